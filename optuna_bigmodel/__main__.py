@@ -1,0 +1,5 @@
+import sys
+
+from optuna_bigmodel.cli import main
+
+sys.exit(main())

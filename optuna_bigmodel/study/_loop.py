@@ -1,0 +1,159 @@
+"""One worker's loop over trials: take a trial, keep it alive, run it, record how it ended.
+
+This is Optuna's `Study.optimize` loop with two differences that tuning over many workers needs:
+in exhaustive mode a worker only *claims* trials already queued (each grid point is queued once and
+claimed atomically, so no point is evaluated twice), and an interrupted trial is re-queued so that
+running the study again evaluates it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable
+from types import TracebackType
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_bigmodel._errors import BadInputError
+
+_logger = logging.getLogger(__name__)
+
+Objective = Callable[[optuna.Trial], float]
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+# States that use up the trial budget: finished evaluations and those in flight elsewhere.
+_BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+class TrialsKeepFailing(RuntimeError):
+    """Several trials in a row failed: the objective is broken, not unlucky."""
+
+
+def run_trials(
+    study: optuna.Study,
+    objective: Objective,
+    *,
+    exhaustive: bool,
+    n_trials: int | None,
+    timeout: float | None,
+    callbacks: Iterable[TrialCallback] = (),
+) -> None:
+    """Runs trials until the budget is spent or, in exhaustive mode, the queue is empty."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    failures = 0
+    while not _budget_spent(study, n_trials, deadline):
+        _fail_stale_trials(study)
+        trial = claim_queued_trial(study) if exhaustive else _ask(study)
+        if trial is None:
+            return
+        frozen = run_one_trial(study, trial, objective)
+        for callback in callbacks:
+            callback(study, frozen)
+        failures = failures + 1 if frozen.state == TrialState.FAIL else 0
+        if failures >= MAX_CONSECUTIVE_FAILURES:
+            reason = frozen.user_attrs.get("fail_reason", "unknown")
+            raise TrialsKeepFailing(f"{failures} trials in a row failed; the last one: {reason}")
+
+
+def claim_queued_trial(study: optuna.Study) -> optuna.Trial | None:
+    """Takes a WAITING trial for this worker, or returns None when the queue is empty.
+
+    The state change WAITING -> RUNNING is a single locked transaction in the storage (row lock on
+    PostgreSQL, BEGIN IMMEDIATE on our SQLite), so two workers never claim the same trial.
+    """
+    for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if study._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
+                return optuna.Trial(study, waiting._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def run_one_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:
+    """Runs the objective on `trial` with a heartbeat, and tells the study how it ended."""
+    with _Heartbeat(study, trial._trial_id):
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            return study.tell(trial, state=TrialState.PRUNED)
+        except (KeyboardInterrupt, SystemExit):
+            _fail(study, trial, "interrupted")
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            raise
+        except BadInputError as err:
+            _fail(study, trial, f"bad input: {err}")
+            raise
+        except Exception as err:  # noqa: BLE001 - one broken trial must not end the study
+            _logger.warning("Trial %d failed:\n%s", trial.number, traceback.format_exc())
+            return _fail(study, trial, f"{type(err).__name__}: {err}")
+    return study.tell(trial, value)
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> FrozenTrial:
+    trial.set_user_attr("fail_reason", reason)
+    return study.tell(trial, state=TrialState.FAIL)
+
+
+def _budget_spent(study: optuna.Study, n_trials: int | None, deadline: float | None) -> bool:
+    if deadline is not None and time.monotonic() >= deadline:
+        return True
+    if n_trials is None:
+        return False
+    return len(study.get_trials(deepcopy=False, states=_BUDGET_STATES)) >= n_trials
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    with warnings.catch_warnings():
+        # Optuna warns when heartbeats are used outside Study.optimize; this loop beats itself.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        return study.ask()
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    if isinstance(study._storage, optuna.storages.RDBStorage):
+        if study._storage.get_heartbeat_interval() is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+
+
+class _Heartbeat:
+    """Records a heartbeat for a running trial every interval, from a daemon thread."""
+
+    def __init__(self, study: optuna.Study, trial_id: int) -> None:
+        storage = study._storage
+        interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+        self._storage = storage
+        self._trial_id = trial_id
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if self._interval is not None:
+            self._storage.record_heartbeat(self._trial_id)
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        assert self._interval is not None
+        while not self._stop.wait(self._interval):
+            self._storage.record_heartbeat(self._trial_id)

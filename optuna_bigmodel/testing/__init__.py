@@ -1,0 +1,5 @@
+"""Helpers for tests of optuna_bigmodel and of code built on it."""
+
+from optuna_bigmodel.testing._tiny_task import build_tiny, tiny_task
+
+__all__ = ["build_tiny", "tiny_task"]

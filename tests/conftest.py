@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Worker processes and CLI runs are separate Python processes; they import the package from here.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+)
+
+
+def tiny_spec(tmp_path: Path, **fields: Any) -> dict[str, Any]:
+    """A study of the fast test task, storing in tmp_path; `fields` replace top-level keys."""
+    spec: dict[str, Any] = {
+        "name": "tiny",
+        "task": {"name": "optuna_bigmodel.testing:tiny_task"},
+        "knobs": {
+            "lr": {"axis": "strategy", "low": 0.01, "high": 0.5, "log": True},
+            "offset": {"axis": "structure", "choices": [0.0, 1.0, 2.0]},
+        },
+        "sampler": {"name": "random"},
+        "storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "run_dir": str(tmp_path / "runs"),
+        "trainer": {
+            "max_steps": 8, "val_check_interval": 4, "accelerator": "cpu", "progress_bar": False,
+        },
+        "budget": {"n_trials": 4},
+    }
+    spec.update(fields)
+    return spec
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., Path]:
+    def write(**fields: Any) -> Path:
+        path = tmp_path / "study.yaml"
+        path.write_text(yaml.safe_dump(tiny_spec(tmp_path, **fields), sort_keys=False))
+        return path
+
+    return write
