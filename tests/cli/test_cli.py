@@ -39,6 +39,9 @@ def test_run_then_studies_best_and_report(write_spec, tmp_path: Path) -> None:
     best = _cli("best", str(spec))
     assert best.returncode == 0 and '"seed":' in best.stdout and "knobs:" in best.stdout
 
+    ghost = _cli("best", "--storage", f"sqlite:///{tmp_path / 'study.db'}", "--study", "ghost")
+    assert ghost.returncode == 2 and "no study named 'ghost'" in ghost.stderr
+
     out = tmp_path / "elsewhere"
     report = _cli("report", str(spec), "--out", str(out))
     assert report.returncode == 0 and (out / "history.html").is_file()
@@ -53,7 +56,8 @@ def test_run_then_studies_best_and_report(write_spec, tmp_path: Path) -> None:
         (["run", "{spec}", "--storage", "sqlite:////no/such/dir/x.db"], "/no/such/dir"),
         (["run", "{spec}", "--workers", "0"], "workers"),
         (["run", "{dir}/missing.yaml"], "missing.yaml"),
-        (["best", "--storage", "sqlite:///{dir}/none.db", "--study", "ghost"], "ghost"),
+        (["best", "--storage", "sqlite:///{dir}/none.db", "--study", "x"], "none.db' does not exist"),
+        (["studies", "--storage", "journal:///{dir}/none.log"], "none.log' does not exist"),
         (["report"], "give a study file"),
     ],
 )

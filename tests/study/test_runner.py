@@ -86,9 +86,10 @@ def test_interrupted_study_resumes_where_it_stopped(write_spec) -> None:
 
     def interrupt_third(trial: optuna.Trial) -> float:
         calls.append(trial.number)
+        value = trial.suggest_float("lr", 0.01, 0.5, log=True)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return trial.suggest_float("lr", 0.01, 0.5, log=True)
+        return value
 
     with pytest.raises(KeyboardInterrupt):
         run_study(path, objective=interrupt_third, progress=False)
@@ -101,7 +102,7 @@ def test_interrupted_study_resumes_where_it_stopped(write_spec) -> None:
     assert [(t.number, t.value) for t in complete][:2] == done  # earlier results kept as they were
     interrupted = trials[2]
     assert interrupted.user_attrs["fail_reason"] == "interrupted"
-    assert trials[3].params == interrupted.params  # the re-queued trial ran first on resume
+    assert trials[3].params["lr"] == interrupted.params["lr"]  # re-queued trial ran first
 
 
 def test_warm_start_queues_the_best_configurations_of_another_study(write_spec, tmp_path) -> None:
@@ -110,25 +111,29 @@ def test_warm_start_queues_the_best_configurations_of_another_study(write_spec, 
     # The new study tunes another space: only the knob they share travels.
     path = write_spec(
         name="target",
-        knobs={"offset": {"axis": "structure", "choices": [0.0, 1.0, 2.0, 3.0]}},
+        knobs={
+            "lr": {"axis": "strategy", "low": 0.01, "high": 0.5, "log": True},
+            "width": {"axis": "structure", "choices": [0, 4]},
+        },
         budget={"n_trials": 3},
     )
     target = run_study(
         path, warm_start_from=WarmStart("source", f"sqlite:///{tmp_path / 'study.db'}", 2), progress=False
     )
     first_two = target.trials[:2]
-    assert [t.params for t in first_two] == [{"offset": t.params["offset"]} for t in best]
+    assert [t.params["lr"] for t in first_two] == [t.params["lr"] for t in best]
+    assert all(t.params["width"] in (0, 4) for t in first_two)  # sampled: not in the source
     assert first_two[0].user_attrs["warm_start_from"] == f"source#{best[0].number}"
 
 
 def test_a_stored_study_with_another_search_space_is_refused(write_spec) -> None:
     run_study(write_spec(budget={"n_trials": 1}), progress=False)
-    changed = write_spec(
-        knobs={"offset": {"axis": "structure", "choices": [5.0, 6.0]}}, budget={"n_trials": 2}
-    )
+    knobs = yaml.safe_load(write_spec().read_text())["knobs"]
+    knobs["width"] = {"axis": "structure", "choices": [0, 4]}
+    changed = write_spec(knobs=knobs, budget={"n_trials": 2})
     with pytest.raises(BadInputError, match="different knobs") as err:
         run_study(changed, progress=False)
-    assert "5.0" in str(err.value) and "0.01" in str(err.value)  # both spaces shown
+    assert str(err.value).count("'offset'") == 2 and str(err.value).count("'width'") == 1
     study = run_study(changed, allow_changed_space=True, progress=False)
     assert len(study.trials) == 2
 
