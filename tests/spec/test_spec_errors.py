@@ -141,8 +141,12 @@ def test_base_file_is_valid(tmp_path: Path) -> None:
         ("name: a\n  model: 1\n", 2, ["not valid YAML", "mapping values are not allowed"]),
         ("name: a\nbudget: {n_trials: 2}\n", 1, ["missing required key 'task'"]),
         ("name: !!python/object:os.system x\n", 1, ["not valid YAML"]),
+        ("name: a\ntask: {name: t}\nmetric: \x07\n", 3, ["not valid YAML", "#x0007"]),
     ],
-    ids=["empty", "comments_only", "list", "scalar", "unclosed_brace", "tab", "bad_indent", "missing_task", "unsafe_tag"],
+    ids=[
+        "empty", "comments_only", "list", "scalar", "unclosed_brace", "tab", "bad_indent",
+        "missing_task", "unsafe_tag", "control_character",
+    ],
 )
 def test_bad_whole_file(tmp_path: Path, text: str, line: int, fragments: list[str]) -> None:
     path = tmp_path / "study.yaml"
