@@ -16,7 +16,6 @@ STAMP := $(VENV)/.installed
 
 quickstart: $(STAMP)
 	$(BIN)/optuna-bigmodel run studies/quickstart.yaml
-	$(BIN)/optuna-bigmodel report studies/quickstart.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

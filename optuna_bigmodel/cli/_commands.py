@@ -71,11 +71,18 @@ def _print_best(study: optuna.Study, verbose: bool = False) -> None:
         print(f"study {study.study_name!r}: no complete trial yet")
         return
     trial = study.best_trial
-    print(f"best trial: #{trial.number}  value {trial.value:.6g}")
+    print(f"best trial: #{trial.number}  value {trial.value:.6g}{_gap(trial)}")
     print(f"  knobs: {json.dumps(trial.params, default=str)}")
     if verbose:
         attrs = {k: v for k, v in trial.user_attrs.items()}
         print(f"  recorded: {json.dumps(attrs, default=str, sort_keys=True)}")
+
+
+def _gap(trial: optuna.trial.FrozenTrial) -> str:
+    optimum = trial.user_attrs.get("optimum")
+    if optimum is None or trial.value is None:
+        return ""
+    return f"  (best achievable {optimum:.6g}, {trial.value - optimum:+.4g} from it)"
 
 
 def _print_report(paths: list[str]) -> None:

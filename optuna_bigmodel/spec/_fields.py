@@ -65,6 +65,15 @@ def max_steps(reader: Reader, value: Any, path: KeyPath, max_epochs: int | None)
     return reader.integer(value, path, minimum=1)
 
 
+def val_check_interval(reader: Reader, value: Any, path: KeyPath, max_steps: int) -> int:
+    """Training steps between validations: at most ``max_steps``, or the metric is never logged."""
+    interval = reader.integer(value, path, minimum=1)
+    if max_steps > 0 and interval > max_steps:
+        detail = f"got {interval}, more than trainer.max_steps ({max_steps}), so no validation"
+        raise reader.error(path, detail + f" would run; expected an integer in [1, {max_steps}]")
+    return interval
+
+
 def run_dir(reader: Reader, value: Any, path: KeyPath) -> str:
     """The folder that holds the run folders of studies."""
     return reader.string(value, path, "a folder path")

@@ -82,6 +82,8 @@ def _run_dir(reader: Reader, spec: StudySpec, value: Any) -> StudySpec:
 
 def _max_steps(reader: Reader, spec: StudySpec, value: Any) -> StudySpec:
     steps = _fields.max_steps(reader, value, ("max_steps",), spec.trainer.max_epochs)
+    path = ("trainer", "val_check_interval")
+    _fields.val_check_interval(reader, spec.trainer.val_check_interval, path, steps)
     return replace(spec, trainer=replace(spec.trainer, max_steps=steps))
 
 

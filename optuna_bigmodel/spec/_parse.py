@@ -129,10 +129,11 @@ def _trainer(reader: Reader, value: Any, path: KeyPath) -> TrainerSpec:
     max_epochs = None
     if section.get("max_epochs") is not None:
         max_epochs = reader.integer(*get("max_epochs", None), minimum=1)
+    steps = _fields.max_steps(reader, *get("max_steps", 200), max_epochs)
     return TrainerSpec(
-        max_steps=_fields.max_steps(reader, *get("max_steps", 200), max_epochs),
+        max_steps=steps,
         max_epochs=max_epochs,
-        val_check_interval=reader.integer(*get("val_check_interval", 50), minimum=1),
+        val_check_interval=_fields.val_check_interval(reader, *get("val_check_interval", 50), steps),
         devices=_devices(reader, *get("devices", 1)),
         accelerator=reader.choice(*get("accelerator", "auto"), ACCELERATORS),
         precision=_precision(reader, *get("precision", "32-true")),

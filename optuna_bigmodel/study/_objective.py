@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -80,3 +81,5 @@ def quiet_lightning() -> None:
     """Lightning announces devices and seeds at every trial; keep its warnings, drop the chatter."""
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning 2.6 on torch 2.13 warns about its own use of torch's pytree at every trial.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")

@@ -25,7 +25,7 @@ BASE = [
     "sampler: tpe",                                                  # 8
     "pruner: none",                                                  # 9
     "trainer:",                                                      # 10
-    "  max_steps: 20",                                               # 11
+    "  max_steps: 200",                                              # 11
     "budget:",                                                       # 12
     "  n_trials: 4",                                                 # 13
 ]  # fmt: skip
@@ -92,6 +92,7 @@ CASES = [
     ("unknown_trainer_key", {11: "  max_step: 20"}, 11, "trainer.max_step", ["'max_step'", "did you mean 'max_steps'"]),
     ("max_steps_zero", {11: "  max_steps: 0"}, 11, "trainer.max_steps", ["got 0", ">= 1"]),
     ("max_steps_unbounded", {11: "  max_steps: -1"}, 11, "trainer.max_steps", ["-1", "max_epochs"]),
+    ("val_check_after_end", {11: "  val_check_interval: 300"}, 11, "trainer.val_check_interval", ["got 300", "more than trainer.max_steps (200)", "[1, 200]"]),
     ("devices_zero", {11: "  devices: 0"}, 11, "trainer.devices", ["got 0", ">= 1"]),
     ("bad_accelerator", {11: "  accelerator: tpu"}, 11, "trainer.accelerator", ["'tpu'", "'cuda'"]),
     ("bad_precision", {11: "  precision: 8"}, 11, "trainer.precision", ["got 8", "'bf16-mixed'"]),

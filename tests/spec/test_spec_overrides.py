@@ -34,12 +34,12 @@ def test_each_override_replaces_its_field() -> None:
     spec = _spec()
     new = apply_overrides(
         spec, storage="sqlite:///x.db", n_trials=3, timeout=30, sampler="random", pruner="hyperband",
-        seed=9, run_dir="elsewhere", max_steps=11,
+        seed=9, run_dir="elsewhere", max_steps=110,
     )
     assert new.storage == "sqlite:///x.db"
     assert (new.budget.n_trials, new.budget.timeout) == (3, 30.0)
     assert new.sampler == SamplerSpec("random", {}) and new.pruner == PrunerSpec("hyperband", {})
-    assert (new.seed, new.run_dir, new.trainer.max_steps) == (9, "elsewhere", 11)
+    assert (new.seed, new.run_dir, new.trainer.max_steps) == (9, "elsewhere", 110)
     # Everything else is untouched, including the original spec.
     assert new.knobs == spec.knobs and new.task == spec.task and new.trainer.val_check_interval == 50
     assert spec.budget.n_trials == 10 and spec.sampler.name == "tpe"
@@ -80,6 +80,7 @@ def test_result_round_trips() -> None:
         ({"seed": 1.5}, "seed", ["1.5", "an integer"]),
         ({"max_steps": 0}, "max_steps", ["got 0", ">= 1"]),
         ({"max_steps": -1}, "max_steps", ["-1", "max_epochs"]),
+        ({"max_steps": 20}, "trainer.val_check_interval", ["got 50", "max_steps (20)"]),
         ({"sampler": "tpee"}, "sampler", ["'tpee'", "did you mean 'tpe'"]),
         ({"sampler": {"name": "tpe"}}, "sampler", ["{'name': 'tpe'}", "a sampler name"]),
         ({"pruner": "medain"}, "pruner", ["'medain'", "did you mean 'median'"]),
