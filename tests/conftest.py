@@ -39,8 +39,8 @@ def tiny_spec(tmp_path: Path, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def write_spec(tmp_path: Path) -> Callable[..., Path]:
-    def write(**fields: Any) -> Path:
-        path = tmp_path / "study.yaml"
+    def write(_file: str = "study.yaml", **fields: Any) -> Path:
+        path = tmp_path / _file
         path.write_text(yaml.safe_dump(tiny_spec(tmp_path, **fields), sort_keys=False))
         return path
 

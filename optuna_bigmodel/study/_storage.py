@@ -67,7 +67,10 @@ def _open_rdb(url: str, *, heartbeat: bool) -> optuna.storages.RDBStorage:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             beat = _heartbeat_kwargs() if heartbeat else {}
             return storage_cls(url, engine_kwargs=engine_kwargs, **beat)
-    except (sqlalchemy_exc.SQLAlchemyError, ImportError, RuntimeError) as err:
+    except ImportError:
+        driver = "pip install 'optuna-bigmodel[postgresql]'" if "postgres" in url else "its driver"
+        raise _bad_url(url, f"the database driver is not installed; install {driver}") from None
+    except (sqlalchemy_exc.SQLAlchemyError, RuntimeError) as err:
         raise _bad_url(url, _first_line(err)) from None
 
 

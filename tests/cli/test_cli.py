@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 
 from tests.conftest import REPO
@@ -39,6 +40,14 @@ def test_run_then_studies_best_and_report(write_spec, tmp_path: Path) -> None:
     best = _cli("best", str(spec))
     assert best.returncode == 0 and '"seed":' in best.stdout and "knobs:" in best.stdout
 
+    warm = write_spec("warm.yaml", name="warm", budget={"n_trials": 2})
+    warmed = _cli("run", str(warm), "--warm-start-study", "tiny", "--warm-start-top", "1", "--no-plot")
+    assert warmed.returncode == 0, warmed.stderr
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    source = optuna.load_study(study_name="tiny", storage=storage)
+    target = optuna.load_study(study_name="warm", storage=storage)
+    assert target.trials[0].params == source.best_params
+
     ghost = _cli("best", "--storage", f"sqlite:///{tmp_path / 'study.db'}", "--study", "ghost")
     assert ghost.returncode == 2 and "no study named 'ghost'" in ghost.stderr
 
@@ -55,6 +64,8 @@ def test_run_then_studies_best_and_report(write_spec, tmp_path: Path) -> None:
         (["run", "{spec}", "--pruner", "sometimes"], "sometimes"),
         (["run", "{spec}", "--storage", "sqlite:////no/such/dir/x.db"], "/no/such/dir"),
         (["run", "{spec}", "--workers", "0"], "workers"),
+        (["run", "{spec}", "--storage", "postgresql://u:p@127.0.0.1:1/db"], "Connection refused"),
+        (["run", "{unknown_task}"], "no_such_task"),
         (["run", "{dir}/missing.yaml"], "missing.yaml"),
         (["best", "--storage", "sqlite:///{dir}/none.db", "--study", "x"], "none.db' does not exist"),
         (["studies", "--storage", "journal:///{dir}/none.log"], "none.log' does not exist"),
@@ -64,8 +75,9 @@ def test_run_then_studies_best_and_report(write_spec, tmp_path: Path) -> None:
 def test_bad_input_exits_2_with_a_message_and_writes_nothing(
     write_spec, tmp_path: Path, args: list[str], message: str
 ) -> None:
+    unknown_task = write_spec("unknown.yaml", task={"name": "no_such_task"})
     spec = write_spec()
-    args = [a.format(spec=spec, dir=tmp_path) for a in args]
+    args = [a.format(spec=spec, dir=tmp_path, unknown_task=unknown_task) for a in args]
     result = _cli(*args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
