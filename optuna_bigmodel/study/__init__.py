@@ -1,7 +1,7 @@
 """The outer loop: studies launched from specs, their storage, workers and samplers."""
 
 from optuna_bigmodel.study._exhaustive import queue_grid
-from optuna_bigmodel.study._loop import TrialsKeepFailing, run_trials
+from optuna_bigmodel.study._loop import TrialFailure, TrialsKeepFailing, run_trials
 from optuna_bigmodel.study._objective import LightningObjective
 from optuna_bigmodel.study._pruners import make_pruner
 from optuna_bigmodel.study._runner import WarmStart, run_study, run_worker
@@ -13,6 +13,7 @@ from optuna_bigmodel.study._workers import WorkerFailed, launch_workers
 
 __all__ = [
     "LightningObjective",
+    "TrialFailure",
     "TrialsKeepFailing",
     "WarmStart",
     "WorkerFailed",

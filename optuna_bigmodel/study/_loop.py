@@ -31,6 +31,15 @@ _BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 MAX_CONSECUTIVE_FAILURES = 3
 
 
+class TrialFailure(Exception):
+    """Raised by an objective to fail its trial with a short machine-readable reason (e.g. "oom")."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
 class TrialsKeepFailing(RuntimeError):
     """Several trials in a row failed: the objective is broken, not unlucky."""
 
@@ -90,6 +99,10 @@ def run_one_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective
         except BadInputError as err:
             _fail(study, trial, f"bad input: {err}")
             raise
+        except TrialFailure as err:
+            if err.detail:
+                trial.set_user_attr("fail_detail", err.detail)
+            return _fail(study, trial, err.reason)
         except Exception as err:  # noqa: BLE001 - one broken trial must not end the study
             _logger.warning("Trial %d failed:\n%s", trial.number, traceback.format_exc())
             return _fail(study, trial, f"{type(err).__name__}: {err}")

@@ -124,3 +124,17 @@ def test_timeout_stops_starting_trials() -> None:
     study = optuna.create_study()
     run_trials(study, lambda t: 0.0, exhaustive=False, n_trials=None, timeout=0.0)
     assert study.trials == []
+
+
+def test_trial_failure_stores_its_short_reason_and_detail() -> None:
+    from optuna_bigmodel.study import TrialFailure
+
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        raise TrialFailure("oom", "CUDA out of memory, tried to allocate 2 GiB")
+
+    run_trials(study, objective, exhaustive=False, n_trials=1, timeout=None)
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs == {"fail_reason": "oom", "fail_detail": "CUDA out of memory, tried to allocate 2 GiB"}
