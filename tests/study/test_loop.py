@@ -132,9 +132,12 @@ def test_trial_failure_stores_its_short_reason_and_detail() -> None:
     study = optuna.create_study()
 
     def objective(trial: optuna.Trial) -> float:
-        raise TrialFailure("oom", "CUDA out of memory, tried to allocate 2 GiB")
+        if trial.number == 0:
+            raise TrialFailure("oom", "CUDA out of memory, tried to allocate 2 GiB")
+        return 1.0
 
     run_trials(study, objective, exhaustive=False, n_trials=1, timeout=None)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
     trial = study.trials[0]
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs == {"fail_reason": "oom", "fail_detail": "CUDA out of memory, tried to allocate 2 GiB"}
