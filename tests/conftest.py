@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from optuna_bigmodel.testing import postgres_bin_dir, running_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,6 +37,17 @@ def tiny_spec(tmp_path: Path, **fields: Any) -> dict[str, Any]:
     }
     spec.update(fields)
     return spec
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session; CI must have one (.ci/run installs it)."""
+    if postgres_bin_dir() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs PostgreSQL: .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); CI runs this")
+    with running_postgres() as url:
+        yield url
 
 
 @pytest.fixture
