@@ -42,6 +42,10 @@ class WarmStart:
     storage: str | None = None
     top_k: int = 3
 
+    def __post_init__(self) -> None:
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise BadInputError(f"warm_start_top: expected an integer >= 1, got {self.top_k!r}")
+
 
 def run_study(
     spec: str | os.PathLike[str] | StudySpec,

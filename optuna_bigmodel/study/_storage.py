@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import warnings
 from typing import Any
 
@@ -59,6 +60,7 @@ def _open_rdb(url: str, *, heartbeat: bool) -> optuna.storages.RDBStorage:
     is_sqlite = url.startswith("sqlite")
     if is_sqlite:
         _check_sqlite_folder(url)
+    _check_not_foreign(url, _existing_tables(url))
     storage_cls = _SerialisedSQLiteStorage if is_sqlite else optuna.storages.RDBStorage
     engine_kwargs = _sqlite_engine_kwargs() if is_sqlite else {"pool_pre_ping": True}
     try:
@@ -68,8 +70,7 @@ def _open_rdb(url: str, *, heartbeat: bool) -> optuna.storages.RDBStorage:
             beat = _heartbeat_kwargs() if heartbeat else {}
             return storage_cls(url, engine_kwargs=engine_kwargs, **beat)
     except ImportError:
-        driver = "pip install 'optuna-bigmodel[postgresql]'" if "postgres" in url else "its driver"
-        raise _bad_url(url, f"the database driver is not installed; install {driver}") from None
+        raise _missing_driver(url) from None
     except (sqlalchemy_exc.SQLAlchemyError, RuntimeError) as err:
         raise _bad_url(url, _first_line(err)) from None
 
@@ -98,6 +99,49 @@ def _check_file_exists(url: str) -> None:
         path = sqlalchemy.engine.make_url(url).database
     if path and not os.path.isfile(path):
         raise _bad_url(url, f"file {path!r} does not exist")
+
+
+# Tables every Optuna RDB storage has; a database with tables but none of these belongs to
+# another application and is never written to.
+_OPTUNA_TABLES = {"studies", "trials", "version_info"}
+
+
+def _existing_tables(url: str) -> set[str]:
+    """The tables already in the database, read without creating or changing anything."""
+    if url.startswith("sqlite"):
+        return _sqlite_tables(url)
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except ImportError:
+        raise _missing_driver(url) from None
+    except sqlalchemy_exc.SQLAlchemyError as err:
+        raise _bad_url(url, _first_line(err)) from None
+    try:
+        return set(sqlalchemy.inspect(engine).get_table_names())
+    except sqlalchemy_exc.SQLAlchemyError as err:
+        raise _bad_url(url, _first_line(err)) from None
+    finally:
+        engine.dispose()
+
+
+def _sqlite_tables(url: str) -> set[str]:
+    path = sqlalchemy.engine.make_url(url).database
+    if not path or not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return set()
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            rows = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            return {row[0] for row in rows}
+    except sqlite3.DatabaseError as err:
+        reason = f"the file is not a readable SQLite database ({err}); it was left untouched"
+        raise _bad_url(url, reason, hint=False) from None
+
+
+def _check_not_foreign(url: str, tables: set[str]) -> None:
+    if tables and not tables & _OPTUNA_TABLES:
+        shown = ", ".join(sorted(tables)[:5])
+        reason = f"the database holds another application's tables ({shown}); it was left untouched"
+        raise _bad_url(url, reason, hint=False)
 
 
 def _check_sqlite_folder(url: str) -> None:
@@ -142,12 +186,17 @@ def _serialise_transactions(engine: sqlalchemy.engine.Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _bad_url(url: str, reason: str) -> BadInputError:
-    return BadInputError(
-        f"storage: cannot open {url!r}: {reason}. Expected an SQLAlchemy URL such as "
-        "'sqlite:///path/study.db' or 'postgresql://user:pass@host/db', "
-        "or 'journal:///path/study.log'"
+def _bad_url(url: str, reason: str, hint: bool = True) -> BadInputError:
+    expected = (
+        ". Expected an SQLAlchemy URL such as 'sqlite:///path/study.db' or "
+        "'postgresql://user:pass@host/db', or 'journal:///path/study.log'"
     )
+    return BadInputError(f"storage: cannot open {url!r}: {reason}{expected if hint else ''}")
+
+
+def _missing_driver(url: str) -> BadInputError:
+    driver = "pip install 'optuna-bigmodel[postgresql]'" if "postgres" in url else "its driver"
+    return _bad_url(url, f"the database driver is not installed; install {driver}")
 
 
 def _first_line(err: BaseException) -> str:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import optuna
 import plotly.graph_objects as go
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.visualization import _trials
 
 
 @dataclass(frozen=True)
@@ -23,31 +23,50 @@ class HistoryData:
     optimum: float | None  # best achievable value, when the task knows it
     direction: str
     n_failed: int
+    metric: str = "objective value"
+    n_running: int = 0
 
 
-def history_data(study: optuna.Study) -> HistoryData:
-    """Computes the data of the history plot of a single-objective study."""
-    if len(study.directions) != 1:
-        raise BadInputError("history: this plot shows one objective; the study has several")
-    minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-    trials = [t for t in study.get_trials(deepcopy=False) if _has_value(t)]
+def history_data(study: optuna.Study, objective: int | None = None) -> HistoryData:
+    """Computes the data of the history plot.
+
+    Args:
+        study: Any Optuna study; running, pruned and failed trials are allowed.
+        objective: Which objective of a multi-objective study (0, 1, ...); leave it out for a study
+            with one objective.
+
+    Example:
+        .. code-block:: python
+
+            data = history_data(study)
+            print(data.best_so_far[-1], data.optimum)
+    """
+    index = _trials.objective_index(study, objective, "history")
+    minimize = _trials.is_minimize(study, index)
+    all_trials = study.get_trials(deepcopy=False)
+    scored = [(t, v) for t in all_trials if (v := _trials.trial_value(t, index)) is not None]
     best: list[float] = []
-    for trial in trials:
-        best.append(_better(best[-1] if best else math.nan, trial, minimize))
+    best_value: float | None = None
+    for trial, value in scored:
+        if trial.state == TrialState.COMPLETE:
+            best_value = _trials.better(best_value, value, minimize)
+        best.append(math.nan if best_value is None else best_value)
     return HistoryData(
-        numbers=[t.number for t in trials],
-        values=[float(_value(t)) for t in trials],
-        states=[t.state.name for t in trials],
+        numbers=[t.number for t, _ in scored],
+        values=[v for _, v in scored],
+        states=[t.state.name for t, _ in scored],
         best_so_far=best,
-        optimum=_optimum(study),
+        optimum=_trials.optimum(study),
         direction="minimize" if minimize else "maximize",
-        n_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))),
+        n_failed=sum(t.state == TrialState.FAIL for t in all_trials),
+        metric=_trials.objective_name(study, index),
+        n_running=sum(t.state == TrialState.RUNNING for t in all_trials),
     )
 
 
-def plot_history(study: optuna.Study) -> go.Figure:
+def plot_history(study: optuna.Study, objective: int | None = None) -> go.Figure:
     """The optimisation history as a plotly figure (see `history_data`)."""
-    data = history_data(study)
+    data = history_data(study, objective)
     figure = go.Figure()
     for state, symbol in (("COMPLETE", "circle"), ("PRUNED", "x")):
         points = [(n, v) for n, v, s in zip(data.numbers, data.values, data.states) if s == state]
@@ -57,35 +76,14 @@ def plot_history(study: optuna.Study) -> go.Figure:
     figure.add_scatter(x=data.numbers, y=data.best_so_far, mode="lines", name="best so far")
     if data.optimum is not None:
         figure.add_hline(y=data.optimum, line_dash="dot", annotation_text="best achievable")
-    title = f"Optimisation history of {study.study_name}"
-    if data.n_failed:
-        title += f" ({data.n_failed} failed trials not shown)"
-    figure.update_layout(title=title, xaxis_title="trial", yaxis_title="objective value")
+    figure.update_layout(
+        title=_title(study, data), xaxis_title="trial", yaxis_title=data.metric, hovermode="closest"
+    )
     return figure
 
 
-def _has_value(trial: FrozenTrial) -> bool:
-    return _value(trial) is not None
-
-
-def _value(trial: FrozenTrial) -> float | None:
-    if trial.state == TrialState.COMPLETE:
-        return trial.value
-    if trial.state == TrialState.PRUNED and trial.intermediate_values:
-        return trial.intermediate_values[max(trial.intermediate_values)]
-    return None
-
-
-def _better(best: float, trial: FrozenTrial, minimize: bool) -> float:
-    if trial.state != TrialState.COMPLETE or trial.value is None:
-        return best
-    if math.isnan(best):
-        return trial.value
-    return min(best, trial.value) if minimize else max(best, trial.value)
-
-
-def _optimum(study: optuna.Study) -> float | None:
-    for trial in study.get_trials(deepcopy=False):
-        if "optimum" in trial.user_attrs:
-            return float(trial.user_attrs["optimum"])
-    return None
+def _title(study: optuna.Study, data: HistoryData) -> str:
+    title = f"Optimisation history of {study.study_name}"
+    notes = [f"{data.n_failed} failed trials not shown"] if data.n_failed else []
+    notes += [f"{data.n_running} still running"] if data.n_running else []
+    return f"{title} ({'; '.join(notes)})" if notes else title
