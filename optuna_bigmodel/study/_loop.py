@@ -9,12 +9,14 @@ running the study again evaluates it.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable
-from types import TracebackType
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from types import FrameType, TracebackType
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -38,6 +40,34 @@ class TrialFailure(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interruption so the running trial is re-queued like on Ctrl-C."""
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While inside, SIGTERM raises `Terminated` in the main thread (a no-op in other threads)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _received_sigterm.clear()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# Lightning turns interruptions inside `fit` into SystemExit, so the exception's type cannot tell
+# SIGTERM from Ctrl-C; the handler notes the signal here.
+_received_sigterm = threading.Event()
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    _received_sigterm.set()
+    raise Terminated()
 
 
 class TrialsKeepFailing(RuntimeError):
@@ -92,8 +122,9 @@ def run_one_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective
             value = objective(trial)
         except optuna.TrialPruned:
             return study.tell(trial, state=TrialState.PRUNED)
-        except (KeyboardInterrupt, SystemExit):
-            _fail(study, trial, "interrupted")
+        except (KeyboardInterrupt, SystemExit) as err:
+            terminated = isinstance(err, Terminated) or _received_sigterm.is_set()
+            _fail(study, trial, "terminated" if terminated else "interrupted")
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
             raise
         except BadInputError as err:
@@ -130,22 +161,25 @@ def _ask(study: optuna.Study) -> optuna.Trial:
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:
-    if isinstance(study._storage, optuna.storages.RDBStorage):
-        if study._storage.get_heartbeat_interval() is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+    if _heartbeat_interval(study._storage) is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def _heartbeat_interval(storage: optuna.storages.BaseStorage) -> int | None:
+    # Studies wrap an RDBStorage in a cache that forwards the heartbeat methods, so ask, don't
+    # check the class.
+    return getattr(storage, "get_heartbeat_interval", lambda: None)()
 
 
 class _Heartbeat:
     """Records a heartbeat for a running trial every interval, from a daemon thread."""
 
     def __init__(self, study: optuna.Study, trial_id: int) -> None:
-        storage = study._storage
-        interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-        self._storage = storage
+        self._storage = study._storage
         self._trial_id = trial_id
-        self._interval = interval
+        self._interval = _heartbeat_interval(study._storage)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

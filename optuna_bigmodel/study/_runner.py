@@ -12,7 +12,7 @@ import optuna
 from optuna_bigmodel._errors import BadInputError
 from optuna_bigmodel.spec import StudySpec, apply_overrides, load_spec, parse_spec
 from optuna_bigmodel.study._exhaustive import QueueOnlySampler, queue_grid
-from optuna_bigmodel.study._loop import Objective, run_trials
+from optuna_bigmodel.study._loop import Objective, run_trials, sigterm_interrupts
 from optuna_bigmodel.study._objective import LightningObjective, quiet_lightning
 from optuna_bigmodel.study._progress import StudyProgress
 from optuna_bigmodel.study._pruners import make_pruner
@@ -101,7 +101,8 @@ def run_study(
     if source is not None and warm_start_from is not None:
         warm_start(study, source, spec.knobs, warm_start_from.top_k)
     if workers > 1:
-        launch_workers(url, spec.name, workers)
+        with sigterm_interrupts():
+            launch_workers(url, spec.name, workers)
         return study
     run_objective = objective or LightningObjective(spec, task)  # type: ignore[arg-type]
     _run(study, spec, run_objective, exhaustive, progress)
@@ -134,14 +135,15 @@ def _run(
     callbacks = [StudyProgress(study, spec.budget.n_trials)] if progress else []
     if exhaustive:
         study.sampler = QueueOnlySampler(study.sampler)
-    run_trials(
-        study,
-        objective,
-        exhaustive=exhaustive,
-        n_trials=spec.budget.n_trials,
-        timeout=spec.budget.timeout,
-        callbacks=callbacks,
-    )
+    with sigterm_interrupts():
+        run_trials(
+            study,
+            objective,
+            exhaustive=exhaustive,
+            n_trials=spec.budget.n_trials,
+            timeout=spec.budget.timeout,
+            callbacks=callbacks,
+        )
 
 
 def _as_spec(spec: str | os.PathLike[str] | StudySpec) -> StudySpec:

@@ -16,7 +16,10 @@ from optuna_bigmodel._errors import BadInputError
 
 # Seconds between heartbeats of a running trial, and how long a silent trial is given before it is
 # marked failed and re-queued. A trial of a large model easily outlives a minute, the heartbeat
-# thread keeps it alive; only a dead worker stops beating.
+# thread keeps it alive; only a dead worker stops beating. The environment variables let a
+# cluster (or a test) shorten or lengthen them for every worker at once.
+HEARTBEAT_ENV = "OPTUNA_BIGMODEL_HEARTBEAT_S"
+GRACE_ENV = "OPTUNA_BIGMODEL_GRACE_S"
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 60
 MAX_RETRY = 3
@@ -77,12 +80,21 @@ def _open_rdb(url: str, *, heartbeat: bool) -> optuna.storages.RDBStorage:
 
 def _heartbeat_kwargs() -> dict[str, Any]:
     return dict(
-        heartbeat_interval=HEARTBEAT_INTERVAL,
-        grace_period=GRACE_PERIOD,
+        heartbeat_interval=_seconds_from_env(HEARTBEAT_ENV, HEARTBEAT_INTERVAL),
+        grace_period=_seconds_from_env(GRACE_ENV, GRACE_PERIOD),
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
             max_retry=MAX_RETRY
         ),
     )
+
+
+def _seconds_from_env(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise BadInputError(f"{name}: expected a whole number of seconds >= 1, got {text!r}")
+    return int(text)
 
 
 def _open_journal(path: str) -> optuna.storages.JournalStorage:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.study._loop import Terminated
 
 
 class WorkerFailed(RuntimeError):
@@ -26,9 +28,13 @@ def launch_workers(storage: str, study_name: str, n_workers: int) -> None:
     ]
     try:
         codes = [process.wait() for process in processes]
-    except KeyboardInterrupt:
-        for process in processes:  # they got the Ctrl-C too: let them re-queue their trials
-            process.wait()
+    except KeyboardInterrupt as err:
+        # Ctrl-C reaches the whole process group; a SIGTERM sent to us alone is passed on.
+        for process in processes:
+            if isinstance(err, Terminated) and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait()  # each worker re-queues its running trial before it exits
         raise
     failed = [(i, code) for i, code in enumerate(codes) if code != 0]
     if any(code == BadInputError.exit_code for _, code in failed):

@@ -1,12 +1,14 @@
 """A task that trains in well under a second, for tests of the study machinery.
 
 Its knobs: `lr` (learning rate of plain SGD), `offset` (added to the reported val_loss, so a test
-knows which configuration must win), `width` (hidden units, 0 = linear), and `fail` (raise inside
-training when true, to exercise failure handling). Any other knob is accepted and ignored.
+knows which configuration must win), `width` (hidden units, 0 = linear), `fail` (raise inside
+training when true, to exercise failure handling) and `step_sleep` (seconds to sleep in each
+training step, so a test can stop a worker in the middle of a trial). Any other knob is ignored.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,15 +23,18 @@ from optuna_bigmodel.tasks import Task, TaskBuild
 class TinyRegression(pl.LightningModule):
     """y = 2x - 1 + noise, fitted by a linear model or a one-hidden-layer MLP."""
 
-    def __init__(self, lr: float, offset: float, width: int, fail: bool) -> None:
+    def __init__(
+        self, lr: float, offset: float, width: int, fail: bool, step_sleep: float = 0.0
+    ) -> None:
         super().__init__()
-        self.lr, self.offset, self.fail = lr, offset, fail
+        self.lr, self.offset, self.fail, self.step_sleep = lr, offset, fail, step_sleep
         hidden = [nn.Linear(1, width), nn.Tanh(), nn.Linear(width, 1)] if width else [nn.Linear(1, 1)]
         self.net = nn.Sequential(*hidden)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
         if self.fail:
             raise RuntimeError("this trial was asked to fail")
+        time.sleep(self.step_sleep)
         x, y = batch
         loss = nn.functional.mse_loss(self.net(x), y)
         self.log("train_loss", loss)
@@ -71,6 +76,7 @@ def build_tiny(
         offset=float(settings.get("offset", 0.0)),
         width=int(settings.get("width", 0)),
         fail=bool(settings.get("fail", False)),
+        step_sleep=float(settings.get("step_sleep", 0.0)),
     )
     optimum = data.get("optimum")  # a test may pretend to know the best achievable value
     return TaskBuild(module, TinyData(seed), None if optimum is None else float(optimum))

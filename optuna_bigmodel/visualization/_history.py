@@ -77,7 +77,7 @@ def plot_history(study: optuna.Study, objective: int | None = None) -> go.Figure
     if data.optimum is not None:
         figure.add_hline(y=data.optimum, line_dash="dot", annotation_text="best achievable")
     figure.update_layout(
-        title=_title(study, data), xaxis_title="trial", yaxis_title=data.metric, hovermode="closest"
+        title=_title(study, data), xaxis=_trials.trial_axis(data.numbers), yaxis_title=data.metric
     )
     return figure
 

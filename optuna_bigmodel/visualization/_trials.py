@@ -117,15 +117,31 @@ def max_steps(study: optuna.Study) -> int | None:
 
 
 def points(raw: Any) -> tuple[list[int], list[float]]:
-    """Splits a recorded trajectory `[[step, value], ...]` into steps and values, skipping junk."""
-    steps: list[int] = []
-    values: list[float] = []
-    for point in raw if isinstance(raw, list) else []:
-        if isinstance(point, (list, tuple)) and len(point) == 2 and _number(point[1]):
-            if _number(point[0]):
-                steps.append(int(point[0]))
-                values.append(float(point[1]))
-    return steps, values
+    """Splits a recorded trajectory `[[step, value], ...]` into steps and values, in step order.
+
+    Points that are not a pair of finite numbers are skipped: one bad record must not stop a report.
+    """
+    pairs = sorted(
+        (int(p[0]), float(p[1]))
+        for p in (raw if isinstance(raw, list) else [])
+        if isinstance(p, (list, tuple)) and len(p) == 2 and _number(p[0]) and _number(p[1])
+    )
+    return [s for s, _ in pairs], [v for _, v in pairs]
+
+
+def trial_axis(numbers: Sequence[int]) -> dict[str, Any]:
+    """An x axis of trial numbers: whole numbers only, about ten ticks."""
+    return {"title": {"text": "trial"}, "tick0": 0, "dtick": max(1, math.ceil(len(numbers) / 10))}
+
+
+def fixed_knobs(study: optuna.Study) -> dict[str, Any]:
+    """Knobs the spec fixed to one value (the study's sampler never sees them)."""
+    knobs = spec_dict(study).get("knobs")
+    return {
+        name: knob.get("value")
+        for name, knob in (knobs if isinstance(knobs, dict) else {}).items()
+        if isinstance(knob, dict) and knob.get("mode") == "fixed"
+    }
 
 
 def number_or_none(value: Any) -> float | None:

@@ -1,0 +1,110 @@
+"""Workers that die or are stopped mid-trial: nothing is lost, the trial runs again.
+
+Real processes (`python -m optuna_bigmodel run`), real signals, a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from optuna_bigmodel.study import open_storage
+
+SLOW = {"axis": "strategy", "mode": "fixed", "value": 0.05}  # seconds per step: ~2 s a trial
+
+
+def _spec(write_spec) -> Path:  # type: ignore[no-untyped-def]
+    knobs = {
+        "lr": {"axis": "strategy", "low": 0.01, "high": 0.5, "log": True},
+        "step_sleep": SLOW,
+    }
+    return write_spec(knobs=knobs, budget={"n_trials": 3}, trainer={
+        "max_steps": 40, "val_check_interval": 20, "accelerator": "cpu", "progress_bar": False,
+    })  # fmt: skip
+
+
+def _start(spec: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "optuna_bigmodel", "run", str(spec), "--quiet", "--no-plot"],
+        env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _study(tmp_path: Path) -> optuna.Study:
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat=False)
+    return optuna.load_study(study_name="tiny", storage=storage)
+
+
+def _wait_until_second_trial_runs(tmp_path: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (tmp_path / "study.db").exists():
+            try:
+                trials = _study(tmp_path).get_trials()
+            except Exception:  # noqa: BLE001 - the study may not exist yet
+                trials = []
+            if len(trials) >= 2 and trials[1].state == TrialState.RUNNING:
+                time.sleep(0.5)  # well inside its training steps
+                return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    raise AssertionError("the second trial never started")
+
+
+@pytest.mark.parametrize("sig, reason", [(signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")])
+def test_stopped_worker_requeues_its_trial_and_a_rerun_finishes_it(
+    write_spec, tmp_path: Path, sig: signal.Signals, reason: str
+) -> None:
+    spec = _spec(write_spec)
+    process = _start(spec)
+    _wait_until_second_trial_runs(tmp_path, process)
+    process.send_signal(sig)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    trials = _study(tmp_path).get_trials()
+    first, stopped, requeued = trials[0], trials[1], trials[2]
+    assert first.state == TrialState.COMPLETE
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["fail_reason"] == reason
+    assert requeued.state == TrialState.WAITING
+    assert requeued.system_attrs["fixed_params"]["lr"] == stopped.params["lr"]
+
+    rerun = _start(spec)
+    rerun.communicate(timeout=120)
+    assert rerun.returncode == 0
+    after = _study(tmp_path).get_trials()
+    assert (after[0].number, after[0].value) == (first.number, first.value)  # kept as it was
+    assert after[2].state == TrialState.COMPLETE and after[2].params["lr"] == stopped.params["lr"]
+    assert len(after[:]) == 4 and sum(t.state == TrialState.COMPLETE for t in after) == 3
+
+
+def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(write_spec, tmp_path: Path) -> None:
+    spec = _spec(write_spec)
+    beat = {"OPTUNA_BIGMODEL_HEARTBEAT_S": "1", "OPTUNA_BIGMODEL_GRACE_S": "3"}
+    process = _start(spec, beat)
+    _wait_until_second_trial_runs(tmp_path, process)
+    process.kill()  # kill -9: no handler runs, the trial is left RUNNING
+    process.communicate(timeout=30)
+    trials = _study(tmp_path).get_trials()
+    assert trials[1].state == TrialState.RUNNING
+    first = trials[0]
+    time.sleep(4)  # past the grace period: the dead worker's heartbeat is stale
+
+    rerun = _start(spec, beat)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    after = _study(tmp_path).get_trials()
+    dead, retry = after[1], [t for t in after if t.system_attrs.get("failed_trial") == after[1].number]
+    assert dead.state == TrialState.FAIL
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].params["lr"] == dead.params["lr"]
+    assert (after[0].number, after[0].value) == (first.number, first.value)
+    assert sum(t.state == TrialState.COMPLETE for t in after) == 3
+    assert not [t for t in after if t.state == TrialState.RUNNING]
