@@ -65,10 +65,11 @@ class ExactHypergradientController(HypergradientController):
         weight_decay: Declared | Sequence[Declared] | None = None,
         hessian: bool = True,
     ) -> None:
+        # The base constructor snapshots the strategy state, which includes these.
+        self._momentum_tangents: dict[str, dict[int, list[torch.Tensor]]] = {}
         super().__init__(optimizer, schedule, weight_decay=weight_decay, mu=1.0, meta_lr=0.0)
         _check_plain_sgd(self.optimizer)
         self.hessian = bool(hessian)
-        self._momentum_tangents: dict[str, dict[int, list[torch.Tensor]]] = {}
         self._curvature_ready = False
 
     def before_optimizer_step(self) -> None:

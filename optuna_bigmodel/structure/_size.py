@@ -90,7 +90,7 @@ def _expected(
         if id(param) in seen or (isinstance(module, Gate) and name == "logits"):
             continue
         seen.add(id(param))
-        total += param.numel()
+        total = total + param.numel()
     if isinstance(module, Gate):
         unit_params = torch.tensor(module.unit_params, dtype=torch.float64)
         probs = lookup(module)
