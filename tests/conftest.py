@@ -46,7 +46,7 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("CI needs PostgreSQL: .ci/run installs Debian's postgresql package")
         pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); CI runs this")
-    with running_postgres() as url:
+    with running_postgres(durable=False) as url:
         yield url
 
 
