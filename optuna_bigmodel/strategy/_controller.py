@@ -4,7 +4,7 @@ inside one training run, on top of any torch optimiser.
 Per learned value ``p`` it keeps a tangent ``z = d theta / d p`` (one tensor per weight) and, after
 each optimiser step ``theta_{t+1} = theta_t + delta_t``, updates it as::
 
-    z <- mu * (1 - eta_t * lam_t) * z  +  (d log eta_t / d p) * delta_t  -  [p is log lam] eta_t lam_t theta_t
+    z <- mu (1 - eta_t lam_t) z + (d log eta_t / dp) delta_t - [p is log lam] eta_t lam_t theta_t
 
 ``delta_t`` is the step the optimiser actually took (plus the decoupled weight decay
 ``-eta_t lam_t theta_t`` the controller applies), so the update direction ``d_t = -delta_t / eta_t``
@@ -14,6 +14,7 @@ comes from the optimiser itself: SGD, momentum, Adam, AdamW alike. On a search b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 import math
 from typing import Any
@@ -21,7 +22,11 @@ from typing import Any
 import torch
 
 from optuna_bigmodel._errors import BadInputError
-from optuna_bigmodel.strategy._checks import unwrap_optimizer
+from optuna_bigmodel.strategy._arguments import checked_groups
+from optuna_bigmodel.strategy._arguments import checked_optimizer
+from optuna_bigmodel.strategy._arguments import checked_positive_int
+from optuna_bigmodel.strategy._arguments import checked_unit
+from optuna_bigmodel.strategy._arguments import split
 from optuna_bigmodel.strategy._last_good import capture_last_good
 from optuna_bigmodel.strategy._last_good import restore_last_good
 from optuna_bigmodel.strategy._meta import MetaOptimizer
@@ -66,6 +71,17 @@ class HypergradientController:
                 controller.on_search_batch(model(torch.randn(8, 4)).pow(2).mean())
             print(controller.record()["lr"]["final"])
 
+    In a ``LightningModule`` (automatic optimisation), one call per hook::
+
+        on_train_start:           self.controller = HypergradientController(self.optimizers(), ...)
+                                  check_no_external_scheduler(self.optimizers(),
+                                      self.trainer.lr_scheduler_configs, self.controller.groups)
+        on_train_batch_start:     self.controller.before_train_step(self.global_step)
+        on_before_optimizer_step: self.controller.before_optimizer_step()
+        on_train_batch_end:       self.controller.after_train_step(outputs["loss"])
+                                  self.controller.on_search_batch(loss of the next search batch)
+        on_save_checkpoint:       checkpoint["strategy"] = self.controller.state_dict()
+
     Args:
         optimizer: The torch optimiser (a Lightning ``LightningOptimizer`` is unwrapped).
         schedule: The learning-rate schedule and which of its values are learned.
@@ -80,6 +96,9 @@ class HypergradientController:
         meta_optimizer: ``"adam"`` (scale-free; the default) or ``"sgd"``.
         snapshot_every: Keep the state as "last good" every this many successful search batches.
         max_record_points: The most trajectory points recorded per learned value.
+        reduce: Under DDP, a mean over ranks (e.g. ``lambda t: trainer.strategy.reduce(t)``),
+            applied to each step's loss and each search batch's loss and hypergradients so that
+            every rank takes the same decisions and keeps the same values.
 
     Note:
         First-order: the optimiser's internal state (momentum buffers, Adam's moments) and the
@@ -90,6 +109,8 @@ class HypergradientController:
         The controller keeps a copy of the weights and one tangent per learned value and weight
         (per driven group for per-group values), plus a last-good copy of weights and optimiser
         state. Under gradient accumulation, call the per-step hooks once per optimiser step.
+        Tangents have the weights' dtype (bfloat16 weights give coarse tangents). Module buffers
+        (BatchNorm statistics) are not part of the last good state.
     """
 
     def __init__(
@@ -104,17 +125,19 @@ class HypergradientController:
         meta_optimizer: str = "adam",
         snapshot_every: int = 1,
         max_record_points: int = 200,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        self.optimizer = _checked_optimizer(optimizer)
+        self.optimizer = checked_optimizer(optimizer)
         self.schedule = schedule
-        self.groups = _checked_groups(groups, len(self.optimizer.param_groups))
-        self.mu = _checked_unit("mu", mu)
-        self.snapshot_every = _checked_positive_int("snapshot_every", snapshot_every)
+        self.groups = checked_groups(groups, len(self.optimizer.param_groups))
+        self.mu = checked_unit("mu", mu)
+        self.snapshot_every = checked_positive_int("snapshot_every", snapshot_every)
         self.table = make_table(schedule, weight_decay, self.groups)
         self.values = self.table.values
         self.meta = MetaOptimizer(meta_optimizer, meta_lr)
         self.recorder = TrajectoryRecorder(max_record_points)
         self.events: list[dict[str, Any]] = []
+        self.reduce = reduce
         self._params = [list(self.optimizer.param_groups[g]["params"]) for g in self.groups]
         self._tangents: Tangents = {name: {} for name in self.learned_names}
         self._start = [[torch.empty_like(p) for p in ps] for ps in self._params]  # theta_t
@@ -138,6 +161,21 @@ class HypergradientController:
         """Every strategy value on its natural scale, learned or fixed."""
         return {name: value.value for name, value in self.values.items()}
 
+    def tangent(self, name: str) -> list[torch.Tensor]:
+        """``d theta / d name``: one tensor per weight of the driven groups, in order.
+
+        The tensors are the live tangents (zeros where a tangent is structurally zero); clone
+        them to keep a copy.
+        """
+        if name not in self._tangents:
+            raise BadInputError(f"tangent: got {name!r}; expected one of {self.learned_names}")
+        tangent = self._tangents[name]
+        return [
+            tangent[k][i] if k in tangent else torch.zeros_like(p)
+            for k, params in enumerate(self._params)
+            for i, p in enumerate(params)
+        ]
+
     def before_train_step(self, step: int) -> None:
         """Sets each driven group's ``lr`` (and weight decay) for ``step``; call before forward."""
         self._step = int(step)
@@ -160,9 +198,11 @@ class HypergradientController:
             loss: The training loss of the step; a non-finite one restores the last good state.
         """
         plan = self._require_plan("after_train_step")
-        if loss is not None and not math.isfinite(float(loss)):
-            self._restore(f"non-finite train loss {float(loss)}")
-            return
+        if loss is not None:
+            (loss_value,) = self._to_floats([_detached(loss)])
+            if not math.isfinite(loss_value):
+                self._restore(f"non-finite train loss {loss_value}")
+                return
         deltas = self._apply_decay_and_measure(plan)
         for name in self.learned_names:
             for k in range(len(self.groups)):
@@ -171,7 +211,9 @@ class HypergradientController:
         self.recorder.record(self._step, {n: self.values[n].value for n in self.learned_names})
 
     def hypergradient(
-        self, search_loss: torch.Tensor | None = None, grads: Sequence[torch.Tensor | None] | None = None
+        self,
+        search_loss: torch.Tensor | None = None,
+        grads: Sequence[torch.Tensor | None] | None = None,
     ) -> dict[str, float]:
         """``dJ_val / dp ~ grad J_val(theta) . z`` for each learned value (``p`` on its own scale).
 
@@ -180,14 +222,11 @@ class HypergradientController:
             grads: Instead of ``search_loss``, its gradient with respect to each weight of the
                 driven groups, in order (``None`` for an unused weight).
         """
-        flat = [p for ps in self._params for p in ps]
         if grads is None:
             if search_loss is None:
                 raise BadInputError("hypergradient: got neither search_loss nor grads")
-            grads = torch.autograd.grad(search_loss, flat, allow_unused=True)
-        per_group = _split(list(grads), [len(ps) for ps in self._params])
-        terms = [self._dot(name, per_group) for name in self.learned_names]
-        return dict(zip(self.learned_names, torch.stack(terms).tolist())) if terms else {}
+            grads = self._search_grads(search_loss)
+        return dict(zip(self.learned_names, self._to_floats(self._dots(grads))))
 
     def on_search_batch(
         self, search_loss: torch.Tensor, grads: Sequence[torch.Tensor | None] | None = None
@@ -200,9 +239,10 @@ class HypergradientController:
         Returns:
             The hypergradient of each learned value.
         """
-        hypergradients = self.hypergradient(search_loss, grads)
-        loss = float(search_loss.detach())
-        if not all(math.isfinite(v) for v in (loss, *hypergradients.values())):
+        dots = self._dots(self._search_grads(search_loss) if grads is None else grads)
+        loss, *values = self._to_floats([_detached(search_loss), *dots])
+        hypergradients = dict(zip(self.learned_names, values))
+        if not all(math.isfinite(v) for v in (loss, *values)):
             self._restore(f"non-finite search loss {loss} or hypergradient {hypergradients}")
             return hypergradients
         for name, move in self.meta.step(hypergradients).items():
@@ -213,11 +253,11 @@ class HypergradientController:
         return hypergradients
 
     def record(self) -> dict[str, dict[str, Any]]:
-        """``{knob: {"final": value, "trajectory": [[step, value], ...]}}`` of each learned value."""
+        """``{knob: {"final": value, "trajectory": [[step, value], ...]}}``, learned values only."""
         return self.recorder.to_dict()
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume the controller (the weights and optimiser are Lightning's)."""
+        """What resuming the controller needs (the weights and optimiser state are not in it)."""
         return {
             **self._strategy_state(),
             "meta_lr": self.meta.lr,
@@ -290,6 +330,22 @@ class HypergradientController:
 
     # -- search batches, state and restore ----------------------------------------------------
 
+    def _search_grads(self, search_loss: torch.Tensor) -> Sequence[torch.Tensor | None]:
+        flat = [p for ps in self._params for p in ps]
+        return torch.autograd.grad(search_loss, flat, allow_unused=True)
+
+    def _dots(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+        per_group = split(list(grads), [len(ps) for ps in self._params])
+        return [self._dot(name, per_group) for name in self.learned_names]
+
+    def _to_floats(self, scalars: list[torch.Tensor]) -> list[float]:
+        # One transfer (one device sync) for all of them, after the mean over ranks if any.
+        if not scalars:
+            return []
+        device = self._params[0][0].device
+        stacked = torch.stack([s.to(device, torch.float64) for s in scalars])
+        return (stacked if self.reduce is None else self.reduce(stacked)).tolist()
+
     def _dot(self, name: str, grads: list[list[torch.Tensor | None]]) -> torch.Tensor:
         total = torch.zeros((), dtype=torch.float64, device=self._params[0][0].device)
         for k, z in self._tangents[name].items():
@@ -333,41 +389,5 @@ class HypergradientController:
         self._expected_lr = [None] * len(self.groups)
 
 
-def _split(items: list[Any], sizes: list[int]) -> list[list[Any]]:
-    out, start = [], 0
-    for size in sizes:
-        out.append(items[start : start + size])
-        start += size
-    return out
-
-
-def _checked_optimizer(optimizer: Any) -> torch.optim.Optimizer:
-    optimizer = unwrap_optimizer(optimizer)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise BadInputError(f"optimizer: got {type(optimizer).__name__}; expected a torch optimiser")
-    return optimizer
-
-
-def _checked_groups(groups: Sequence[int] | None, n_groups: int) -> list[int]:
-    if groups is None:
-        return list(range(n_groups))
-    out = list(groups)
-    if not out or len(set(out)) != len(out) or not all(
-        isinstance(g, int) and 0 <= g < n_groups for g in out
-    ):
-        raise BadInputError(
-            f"groups: got {groups!r}; expected distinct parameter group indices in [0, {n_groups})"
-        )
-    return out
-
-
-def _checked_unit(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-        raise BadInputError(f"{name}: got {value!r}; expected a number in [0, 1]")
-    return float(value)
-
-
-def _checked_positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadInputError(f"{name}: got {value!r}; expected an integer >= 1")
-    return value
+def _detached(loss: torch.Tensor | float) -> torch.Tensor:
+    return loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.strategy._arguments import split
 from optuna_bigmodel.strategy._controller import HypergradientController
-from optuna_bigmodel.strategy._controller import _split
 from optuna_bigmodel.strategy._schedule import LRSchedule
 from optuna_bigmodel.strategy._values import Declared
 
@@ -24,7 +24,8 @@ class ExactHypergradientController(HypergradientController):
     strategy value ``p`` gives, with ``z = d theta / dp`` and ``zb = d b / dp``::
 
         zb_t    = m zb_{t-1} + (H_t + w) z_t
-        z_{t+1} = (1 - eta_t lam) z_t - eta_t zb_t + (d log eta_t / dp) delta_t - [p = log lam] eta_t lam theta_t
+        z_{t+1} = (1 - eta_t lam) z_t - eta_t zb_t
+                  + (d log eta_t / dp) delta_t - [p is log lam] eta_t lam theta_t
 
     which is the first-order update with ``mu = 1`` plus the term ``-eta_t zb_t``. The products
     ``H_t z_t`` come from double backward, so the training loss must be backpropagated with
@@ -73,7 +74,7 @@ class ExactHypergradientController(HypergradientController):
         self._curvature_ready = False
 
     def before_optimizer_step(self) -> None:
-        """Updates ``zb`` with ``H_t z_t`` from the graph of ``loss.backward(create_graph=True)``."""
+        """Updates ``zb`` with ``H_t z_t``; needs ``loss.backward(create_graph=True)`` first."""
         if self.hessian:
             products = self._hessian_products()
             for name in self.learned_names:
@@ -109,22 +110,14 @@ class ExactHypergradientController(HypergradientController):
             )
         products = {}
         for name in self.learned_names:
-            z = self._flat_tangent(name)
+            z = self.tangent(name)
             hz = torch.autograd.grad(
                 [flat[i].grad for i in with_graph], flat,
                 grad_outputs=[z[i] for i in with_graph], retain_graph=True, allow_unused=True,
             )
             hz = [torch.zeros_like(p) if h is None else h.detach() for h, p in zip(hz, flat)]
-            products[name] = _split(hz, [len(ps) for ps in self._params])
+            products[name] = split(hz, [len(ps) for ps in self._params])
         return products
-
-    def _flat_tangent(self, name: str) -> list[torch.Tensor]:
-        tangent = self._tangents[name]
-        return [
-            tangent[k][i] if k in tangent else torch.zeros_like(p)
-            for k, ps in enumerate(self._params)
-            for i, p in enumerate(ps)
-        ]
 
     def _next_momentum_tangent(
         self, name: str, k: int, hz: list[torch.Tensor]
@@ -144,7 +137,10 @@ class ExactHypergradientController(HypergradientController):
         return out
 
     def _strategy_state(self) -> dict[str, Any]:
-        momentum = {n: {k: list(z) for k, z in t.items()} for n, t in self._momentum_tangents.items()}
+        momentum = {
+            name: {k: list(z) for k, z in per_group.items()}
+            for name, per_group in self._momentum_tangents.items()
+        }
         return {**super()._strategy_state(), "momentum_tangents": momentum}
 
     def _load_strategy_state(self, state: dict[str, Any]) -> None:

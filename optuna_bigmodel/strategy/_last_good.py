@@ -22,7 +22,7 @@ class LastGood:
 
 
 def capture_last_good(optimizer: torch.optim.Optimizer, strategy_state: dict[str, Any]) -> LastGood:
-    """Copies what :func:`restore_last_good` puts back; the copies share no storage with the live run."""
+    """Copies what :func:`restore_last_good` puts back, sharing no storage with the live run."""
     with torch.no_grad():
         weights = [p.detach().clone() for p in _all_params(optimizer)]
     return LastGood(weights, copy.deepcopy(optimizer.state_dict()), copy.deepcopy(strategy_state))

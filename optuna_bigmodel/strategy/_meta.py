@@ -48,12 +48,16 @@ class MetaOptimizer:
         """The change to apply to each named value."""
         if self.kind == "sgd":
             return {name: -self.lr * g for name, g in hypergradients.items()}
-        return {name: -self.lr * self._adam_direction(name, g) for name, g in hypergradients.items()}
+        return {
+            name: -self.lr * self._adam_direction(name, g) for name, g in hypergradients.items()
+        }
 
     def _adam_direction(self, name: str, grad: float) -> float:
         b1, b2 = self.betas
         first, second, count = self._moments.get(name, [0.0, 0.0, 0])
-        first, second, count = b1 * first + (1 - b1) * grad, b2 * second + (1 - b2) * grad**2, count + 1
+        first = b1 * first + (1 - b1) * grad
+        second = b2 * second + (1 - b2) * grad**2
+        count += 1
         self._moments[name] = [first, second, count]
         unbiased_first, unbiased_second = first / (1 - b1**count), second / (1 - b2**count)
         # eps relative to nothing: hypergradients can be tiny; 1e-30 only guards 0 / 0.

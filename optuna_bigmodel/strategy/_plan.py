@@ -101,7 +101,7 @@ class StepPlan:
         return self.shape_derivatives.get(name, 0.0)
 
     def decay_derivative(self, name: str, k: int) -> float:
-        """The coefficient of ``theta_t`` in ``d theta_{t+1} / d name``: ``-eta lam`` for log lam."""
+        """The factor of ``theta_t`` in ``d theta_{t+1} / d name``: ``-eta lam`` for log lam."""
         if self.wd_names is not None and name == self.wd_names[k]:
             return -self.eta[k] * self.lam[k]
         return 0.0

@@ -85,7 +85,7 @@ def strategy_value(
         .. code-block:: python
 
             v = strategy_value("lr", LearnedValue(0.01, 1e-4, 1.0), log=True, low=0.0)
-            assert v.learned and v.value == 0.01
+            assert v.learned and abs(v.value - 0.01) < 1e-12
 
     Raises:
         BadInputError: A bound or start that is not a finite number, out of ``[low, high]`` (and

@@ -61,9 +61,13 @@ def unroll(
     momentum: float = 0.0,
     kind: str = "cosine",
     mu: float = 1.0,
+    steps: int = STEPS,
     on_step: Callable[[int, Any, torch.nn.Module], None] | None = None,
 ) -> tuple[HypergradientController, torch.nn.Module]:
-    """Trains the tiny model for STEPS steps of SGD driven by a controller (meta_lr 0)."""
+    """Trains the tiny model for ``steps`` steps of SGD driven by a controller (meta_lr 0).
+
+    ``on_step(step, controller, model)`` runs after each step.
+    """
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0, momentum=momentum)
     schedule = make_schedule(start, kind)
@@ -76,7 +80,7 @@ def unroll(
         controller = HypergradientController(
             optimizer, schedule, weight_decay=wd, mu=mu, meta_lr=0.0
         )
-    for step, batch in enumerate(TRAIN):
+    for step, batch in enumerate(TRAIN[:steps]):
         controller.before_train_step(step)
         optimizer.zero_grad()
         loss = loss_of(model, batch)
