@@ -6,9 +6,8 @@ from typing import Any
 
 import torch
 
-from optuna_bigmodel._errors import BadInputError
-from optuna_bigmodel.knobs._messages import got
 from optuna_bigmodel.structure._gate import check_int
+from optuna_bigmodel.structure._gate import check_number
 from optuna_bigmodel.structure._gate import check_positive
 
 
@@ -43,14 +42,12 @@ class SizeBudget:
     def __init__(
         self, target: float, warmup_steps: int = 0, lr: float = 0.01, init: float = 0.0
     ) -> None:
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
-            raise BadInputError(f"SizeBudget target: {got(target, 'a number in (0, 1]')}")
-        if isinstance(init, bool) or not isinstance(init, (int, float)) or init < 0:
-            raise BadInputError(f"SizeBudget init: {got(init, 'a number >= 0')}")
-        self.target = float(target)
-        self.warmup_steps = check_int("SizeBudget", "warmup_steps", warmup_steps, 0)
-        self.lam = torch.tensor(float(init), dtype=torch.float64, requires_grad=True)
-        lr = check_positive("SizeBudget", "lr", lr)
+        name = "SizeBudget"
+        self.target = check_number(name, "target", target, "a number in (0, 1]", _is_fraction)
+        self.warmup_steps = check_int(name, "warmup_steps", warmup_steps, 0)
+        init = check_number(name, "init", init, "a number >= 0", lambda v: v >= 0)
+        self.lam = torch.tensor(init, dtype=torch.float64, requires_grad=True)
+        lr = check_positive(name, "lr", lr)
         self.optimizer = torch.optim.SGD([self.lam], lr=lr, maximize=True)
 
     def target_at(self, step: int) -> float:
@@ -74,14 +71,18 @@ class SizeBudget:
     @property
     def multiplier(self) -> float:
         """The current lambda."""
-        return float(self.lam)
+        return float(self.lam.detach())
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: lambda and its optimiser's state."""
-        return {"lam": float(self.lam), "optimizer": self.optimizer.state_dict()}
+        return {"lam": self.multiplier, "optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from :meth:`state_dict`."""
         with torch.no_grad():
             self.lam.fill_(state["lam"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+def _is_fraction(value: float) -> bool:
+    return 0 < value <= 1

@@ -93,6 +93,8 @@ class ChoiceGate(Gate):
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Calls the candidate modules on the arguments as the mode says; see :meth:`combine`."""
         assert self.candidates is not None, "a choice among names is used through combine()"
+        if self.logits is None:  # the common case, kept free of per-call overhead
+            return self.candidates[self.chosen()](*args, **kwargs)
         thunks = {n: functools.partial(m, *args, **kwargs) for n, m in self.candidates.items()}
         return self.combine(thunks)
 

@@ -16,6 +16,7 @@ saved in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from torch import nn
 
 from optuna_bigmodel._errors import BadInputError
 from optuna_bigmodel.knobs._messages import got
+from optuna_bigmodel.knobs._messages import one_of
 
 
 GATE_MODES = ("off", "fixed", "learn")
@@ -111,13 +113,20 @@ def check_int(owner: str, field: str, value: Any, low: int) -> int:
 def check_choice(owner: str, field: str, value: Any, allowed: Sequence[Any]) -> Any:
     """``value`` if it is one of ``allowed``, else a :class:`BadInputError` naming the field."""
     if value not in allowed:
-        expected = "one of " + ", ".join(repr(a) for a in allowed)
-        raise BadInputError(f"{owner} {field}: {got(value, expected)}")
+        raise BadInputError(f"{owner} {field}: {got(value, one_of(allowed))}")
     return value
+
+
+def check_number(
+    owner: str, field: str, value: Any, expected: str, ok: Callable[[float], bool]
+) -> float:
+    """``value`` as a float if it is a number (not a boolean) for which ``ok`` holds, else a
+    :class:`BadInputError` saying it was ``expected``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise BadInputError(f"{owner} {field}: {got(value, expected)}")
+    return float(value)
 
 
 def check_positive(owner: str, field: str, value: Any) -> float:
     """``value`` as a float if it is a number ``> 0``, else a :class:`BadInputError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise BadInputError(f"{owner} {field}: {got(value, 'a number > 0')}")
-    return float(value)
+    return check_number(owner, field, value, "a number > 0", lambda v: v > 0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import torch
 from torch import nn
 
 from optuna_bigmodel.structure._choice import ChoiceGate
@@ -80,10 +79,3 @@ def set_gate_mode(
             gate.learn(init_keep, unit_relaxation)
         elif isinstance(gate, ChoiceGate):
             gate.learn(choice_relaxation)
-
-
-def gate_device(module: nn.Module) -> torch.device:
-    """Where the gates of ``module`` keep their tensors (the CPU when it has none)."""
-    for _, gate in named_gates(module):
-        return gate.ones.device
-    return torch.device("cpu")

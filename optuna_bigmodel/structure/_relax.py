@@ -47,7 +47,7 @@ def hard_concrete_sample(log_alpha: torch.Tensor, beta: float = BETA) -> torch.T
 
 
 def hard_concrete_mean(log_alpha: torch.Tensor) -> torch.Tensor:
-    """The deterministic gate used outside training: the stretched, clamped ``sigmoid(log_alpha)``."""
+    """The deterministic gate outside training: the stretched, clamped ``sigmoid(log_alpha)``."""
     return (torch.sigmoid(log_alpha) * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
 
 

@@ -98,3 +98,11 @@ def _expected(
     for child in module.children():
         total = total + owners.get(child, 1.0) * _expected(child, lookup, owners, seen)
     return total
+
+
+def unit_weight_counts(gate: Gate) -> list[int]:
+    """The weights each unit of ``gate`` owns: its slices plus the modules it owns whole."""
+    return [
+        params + sum(count_weights(module) for module in owned)
+        for params, owned in zip(gate.unit_params, gate.owns)
+    ]

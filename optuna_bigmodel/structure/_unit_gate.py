@@ -13,6 +13,7 @@ from optuna_bigmodel.knobs._messages import got
 from optuna_bigmodel.structure import _relax
 from optuna_bigmodel.structure._gate import check_choice
 from optuna_bigmodel.structure._gate import check_int
+from optuna_bigmodel.structure._gate import check_number
 from optuna_bigmodel.structure._gate import check_positive
 from optuna_bigmodel.structure._gate import Gate
 
@@ -79,7 +80,7 @@ class UnitGate(Gate):
         params = _per_unit(name, "unit_params", unit_params, n_units, low=0)
         owns = [()] * n_units if owns is None else list(owns)
         if len(owns) != n_units:
-            detail = got(f"{len(owns)} lists", f"one list of modules per unit ({n_units})")
+            detail = f"got {len(owns)} lists; expected one list of modules per unit ({n_units})"
             raise BadInputError(f"{name} owns: {detail}")
         super().__init__(n_units, params, owns)
         self.min_kept = check_int(name, "min_kept", min_kept, 0)
@@ -136,8 +137,7 @@ class UnitGate(Gate):
         """Learn mode: new logits with every keep-probability ``init_keep``. Returns ``self``."""
         if relaxation is not None:
             self.relaxation = check_choice("UnitGate", "relaxation", relaxation, UNIT_RELAXATIONS)
-        if not 0.0 < init_keep < 1.0:
-            raise BadInputError(f"UnitGate init_keep: {got(init_keep, 'a number in (0, 1)')}")
+        check_number("UnitGate", "init_keep", init_keep, "a number in (0, 1)", lambda v: 0 < v < 1)
         self._set_logits(self.logit_for(init_keep))
         return self
 
@@ -169,6 +169,23 @@ class UnitGate(Gate):
                 "discretise the structure and apply it first"
             )
         return [i for i, value in enumerate(self.keep_probs().tolist()) if value > 0.0]
+
+    def kept_entries(self) -> list[int]:
+        """The indices along the gated dimension that the kept units cover (off or fixed gate)."""
+        starts = [sum(self.unit_size[:unit]) for unit in range(self.n_units)]
+        return [
+            entry
+            for unit in self.kept_units()
+            for entry in range(starts[unit], starts[unit] + self.unit_size[unit])
+        ]
+
+
+def group_sizes(width: int, n_groups: int) -> list[int]:
+    """Sizes of ``min(n_groups, width)`` consecutive groups covering ``width`` entries, as even
+    as they can be (earlier groups one larger): the ``unit_size`` of a gate over channel groups.
+    """
+    n_groups = min(n_groups, width)
+    return [width // n_groups + (1 if g < width % n_groups else 0) for g in range(n_groups)]
 
 
 def _per_unit(owner: str, field: str, value: int | Sequence[int], n: int, low: int) -> list[int]:
