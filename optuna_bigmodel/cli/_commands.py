@@ -61,7 +61,11 @@ def best(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     study = _load_study(args)
     out = args.out or os.path.join(_spec(args).run_dir if args.spec else ".", study.study_name, "report")
-    _print_report(write_report(study, out))
+    page, *figures = write_report(study, out)
+    print(f"wrote {page}: the summary and {len(figures)} figures on one page")
+    if figures:
+        names = ", ".join(os.path.basename(path) for path in figures)
+        print(f"each figure also as its own file in {out}: {names}")
     return 0
 
 

@@ -70,9 +70,18 @@ def _add_best(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
-    report = commands.add_parser("report", help="write the study's plots as HTML files")
+    report = commands.add_parser(
+        "report", help="write the study's report: one HTML page, plus each figure as a file",
+        description="Write report.html (a summary in words and every figure, self-contained: it "
+        "opens without a network) and each figure as its own HTML file. Works while the study "
+        "is still running.",
+    )  # fmt: skip
     _add_target(report, needs_study=True)
-    report.add_argument("--out", help="output folder (default: the run folder's report/)")
+    report.add_argument(
+        "--out", metavar="DIR",
+        help="output folder (default: <run_dir>/<study>/report with a study file, "
+        "./<study>/report with --storage)",
+    )  # fmt: skip
 
 
 def _add_target(parser: argparse.ArgumentParser, *, needs_study: bool) -> None:

@@ -1,4 +1,4 @@
-"""Learning curves: the metric each trial reported over training, pruned trials cut where they stopped."""
+"""Learning curves: the metric each trial reported over training; pruned trials stop where cut."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Structure gates: keep-probabilities over training (one trial) and the final structure (all trials).
+"""Structure gates: keep-probabilities over training (per trial) and the final structure of each.
 
 A trial that learned its structure records it in its `structure` user attribute:
 ``{"gates": {gate: {"final": keep_prob, "kept": bool, "trajectory": [[step, keep_prob], ...]}},
@@ -34,7 +34,7 @@ class GateHistory:
 
 @dataclass(frozen=True)
 class StructureData:
-    """The structure each trial ended with: ``keep[t][g]`` for trial numbers[t] and gate gates[g]."""
+    """The structure each trial ended with: ``keep[t][g]`` is trial numbers[t]'s gate gates[g]."""
 
     numbers: list[int]
     states: list[str]
@@ -86,7 +86,9 @@ def plot_gate_history(study: optuna.Study, trial_number: int | None = None) -> g
     figure = go.Figure([_heatmap(h, visible=i == 0) for i, h in enumerate(histories)])
     if len(histories) > 1:
         figure.update_layout(updatemenus=[_menu(histories)])
-    title = f"Gate keep-probabilities over training, trial #{histories[0].number}" if histories else ""
+    title = (
+        f"Gate keep-probabilities over training, trial #{histories[0].number}" if histories else ""
+    )
     figure.update_layout(title=title, xaxis_title="training step", yaxis_title="gate")
     return figure
 
@@ -94,7 +96,10 @@ def plot_gate_history(study: optuna.Study, trial_number: int | None = None) -> g
 def plot_structure(study: optuna.Study) -> go.Figure:
     """The final structure per trial as a heatmap: keep-probability, with kept / cut written in."""
     data = structure_data(study)
-    labels = [_trial_label(n, b, a) for n, b, a in zip(data.numbers, data.params_before, data.params_after)]
+    labels = [
+        _trial_label(n, b, a)
+        for n, b, a in zip(data.numbers, data.params_before, data.params_after)
+    ]
     text = [["" if k is None else ("kept" if k else "cut") for k in row] for row in data.kept]
     figure = go.Figure(go.Heatmap(
         z=data.keep, x=data.gates, y=labels, text=text, texttemplate="%{text}",
@@ -104,7 +109,7 @@ def plot_structure(study: optuna.Study) -> go.Figure:
     figure.update_layout(
         title="Final structure per trial", xaxis_title="gate", yaxis_title="trial",
         yaxis={"autorange": "reversed", "type": "category"},
-        height=max(350, 120 + 28 * len(labels)),
+        height=min(2000, max(350, 120 + 28 * len(labels))),
     )  # fmt: skip
     return figure
 
@@ -112,11 +117,18 @@ def plot_structure(study: optuna.Study) -> go.Figure:
 def _with_gates(study: optuna.Study) -> list[tuple[FrozenTrial, dict[str, dict[str, Any]]]]:
     found = []
     for trial in study.get_trials(deepcopy=False):
-        record = trial.user_attrs.get("structure")
-        gates = record.get("gates") if isinstance(record, dict) else None
-        if isinstance(gates, dict) and gates:
-            found.append((trial, {str(k): v for k, v in gates.items() if isinstance(v, dict)}))
+        gates = gate_records(trial.user_attrs.get("structure"))
+        if gates:
+            found.append((trial, gates))
     return found
+
+
+def gate_records(structure: Any) -> dict[str, dict[str, Any]]:
+    """The per-gate records of a `structure` attribute; {} when it has none in our format."""
+    gates = structure.get("gates") if isinstance(structure, dict) else None
+    if not isinstance(gates, dict):
+        return {}
+    return {str(name): record for name, record in gates.items() if isinstance(record, dict)}
 
 
 def _ranked(study: optuna.Study) -> list[tuple[FrozenTrial, dict[str, dict[str, Any]]]]:

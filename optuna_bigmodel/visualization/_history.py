@@ -84,6 +84,7 @@ def plot_history(study: optuna.Study, objective: int | None = None) -> go.Figure
 
 def _title(study: optuna.Study, data: HistoryData) -> str:
     title = f"Optimisation history of {study.study_name}"
-    notes = [f"{data.n_failed} failed trials not shown"] if data.n_failed else []
+    failed = "1 failed trial" if data.n_failed == 1 else f"{data.n_failed} failed trials"
+    notes = [f"{failed} not shown"] if data.n_failed else []
     notes += [f"{data.n_running} still running"] if data.n_running else []
     return f"{title} ({'; '.join(notes)})" if notes else title

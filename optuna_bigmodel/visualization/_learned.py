@@ -104,4 +104,3 @@ def _add_trajectory(figure: go.Figure, trajectory: Trajectory, row: int, best: b
         hovertemplate=f"trial #{trajectory.number} ({trajectory.state.lower()})<br>"
         "step %{x}<br>value %{y:.4g}<extra></extra>",
     )  # fmt: skip
-

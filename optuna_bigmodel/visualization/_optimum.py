@@ -49,7 +49,7 @@ def optimum_gap_data(study: optuna.Study) -> OptimumGapData:
 
 
 def plot_optimum_gap(study: optuna.Study) -> go.Figure:
-    """Distance to the optimum per trial and the best so far; log scale when all gaps are positive."""
+    """Distance to the optimum per trial and the best so far; log scale when every gap is > 0."""
     data = optimum_gap_data(study)
     figure = go.Figure()
     figure.add_scatter(x=data.numbers, y=data.gaps, mode="markers", name="trial")
@@ -59,7 +59,9 @@ def plot_optimum_gap(study: optuna.Study) -> go.Figure:
     if data.optimum is not None:
         title += f" ({data.metric} {data.optimum:.6g})"
     figure.update_layout(
-        title=title, xaxis=_trials.trial_axis(data.numbers), yaxis_title=f"distance of {data.metric} from it",
+        title=title,
+        xaxis=_trials.trial_axis(data.numbers),
+        yaxis_title=f"distance of {data.metric} from it",
         yaxis_type="log" if positive else "linear",
     )  # fmt: skip
     return figure

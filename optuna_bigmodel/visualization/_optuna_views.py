@@ -7,6 +7,7 @@ a report instead says in words why a view is missing: no complete trial yet, one
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import optuna
 import plotly.graph_objects as go
 from optuna.importance import FanovaImportanceEvaluator
@@ -23,22 +24,32 @@ def varied_knobs(study: optuna.Study) -> list[str]:
     return [name for name in space if len({repr(t.params[name]) for t in complete}) > 1]
 
 
-def importance_note(study: optuna.Study) -> str | None:
+def importance_note(study: optuna.Study, objective: int = 0) -> str | None:
     """Why knob importances cannot be computed yet, or None when they can."""
-    n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    if n_complete < 2:
-        return f"needs at least 2 complete trials; the study has {n_complete}"
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return f"needs at least 2 complete trials; the study has {len(complete)}"
     if not varied_knobs(study):
         return "no sampled knob took more than one value in the complete trials"
+    if len({t.values[objective] for t in complete}) < 2:
+        return "every complete trial has the same value, so no knob made a difference"
     return None
 
 
 def knob_importances(study: optuna.Study, objective: int = 0) -> dict[str, float]:
-    """How much each sampled knob mattered (fANOVA, seeded: the same study gives the same answer)."""
-    return optuna.importance.get_param_importances(
-        study, evaluator=FanovaImportanceEvaluator(seed=0), params=varied_knobs(study),
-        target=_target(study, objective),
-    )  # fmt: skip
+    """How much each sampled knob mattered (fANOVA, seeded: the same study, the same answer).
+
+    Empty when they cannot be computed yet (`importance_note` says why).
+    """
+    if importance_note(study, objective) is not None:
+        return {}
+    try:
+        return optuna.importance.get_param_importances(
+            study, evaluator=FanovaImportanceEvaluator(seed=0), params=varied_knobs(study),
+            target=_target(study, objective),
+        )  # fmt: skip
+    except RuntimeError:  # fANOVA found no variance to explain in any of its trees
+        return {}
 
 
 def optuna_views(study: optuna.Study) -> list[View]:
@@ -47,7 +58,9 @@ def optuna_views(study: optuna.Study) -> list[View]:
     views = [_pareto(study)] if n > 1 else []
     views.append(_importances(study))
     for index in range(n):
-        suffix, where = ("", "") if n == 1 else (f"_{index}", f" ({_trials.objective_name(study, index)})")
+        suffix, where = (
+            ("", "") if n == 1 else (f"_{index}", f" ({_trials.objective_name(study, index)})")
+        )
         for name, title, plot in _PER_OBJECTIVE:
             views.append(_view(study, index, name + suffix, title + where, plot))
     return views
@@ -56,6 +69,8 @@ def optuna_views(study: optuna.Study) -> list[View]:
 def _importances(study: optuna.Study) -> View:
     title = "Knob importances (fANOVA)"
     note = importance_note(study)
+    if note is None and not knob_importances(study):
+        note = "fANOVA found no variance to explain"
     if note is not None:
         return View("param_importances", title, None, note)
     figure = optuna.visualization.plot_param_importances(
@@ -86,7 +101,9 @@ def _pareto(study: optuna.Study) -> View:
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return View("pareto_front", title, None, "no complete trial yet")
     names = [_trials.objective_name(study, i) for i in range(n)]
-    return View("pareto_front", title, optuna.visualization.plot_pareto_front(study, target_names=names))
+    return View(
+        "pareto_front", title, optuna.visualization.plot_pareto_front(study, target_names=names)
+    )
 
 
 def _target(study: optuna.Study, index: int) -> Callable[[FrozenTrial], float] | None:

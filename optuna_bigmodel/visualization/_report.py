@@ -8,6 +8,7 @@ import os
 import optuna
 from optuna.trial import TrialState
 
+from optuna_bigmodel._errors import BadInputError
 from optuna_bigmodel.visualization import _trials
 from optuna_bigmodel.visualization._compute import compute_data, plot_compute
 from optuna_bigmodel.visualization._curves import curves_data, plot_intermediate_values
@@ -41,8 +42,8 @@ def write_report(study: optuna.Study, out_dir: str) -> list[str]:
             paths = write_report(optuna.load_study(study_name="quickstart", storage=url), "report/")
             print(paths[0])  # report/report.html
     """
+    _make_folder(out_dir)
     views = report_views(study)
-    os.makedirs(out_dir, exist_ok=True)
     page = os.path.join(out_dir, REPORT_FILE)
     title = f"Study {study.study_name}: what tuning found"
     with open(page, "w", encoding="utf-8") as file:
@@ -89,8 +90,10 @@ def _optimum_gap(study: optuna.Study) -> View:
 
 def _compute(study: optuna.Study, index: int, n: int) -> View:
     name, title = _per_objective(study, "compute", "Compute spent and what pruning saved", index, n)
-    if not compute_data(study, index).numbers:
-        return View(name, title, None, "no finished trial yet")
+    data = compute_data(study, index)
+    if not any(state in ("COMPLETE", "PRUNED") for state in data.states):
+        note = _nothing_finished(study) + f"; {data.total_steps:,} training steps spent so far"
+        return View(name, title, None, note)
     return View(name, title, plot_compute(study, index if n > 1 else None))
 
 
@@ -129,6 +132,15 @@ def _nothing_finished(study: optuna.Study) -> str:
     if failed:
         return f"no complete or pruned trial yet; {failed} trials failed"
     return "no complete or pruned trial yet"
+
+
+def _make_folder(out_dir: str) -> None:
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise BadInputError(f"out_dir: {out_dir!r} is a file; give a folder for the report")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as err:
+        raise BadInputError(f"out_dir: cannot create {out_dir!r}: {err.strerror}") from None
 
 
 def _write_figure(view: View, out_dir: str) -> str:

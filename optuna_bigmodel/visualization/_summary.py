@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_bigmodel.visualization import _trials
 from optuna_bigmodel.visualization._compute import compute_data
+from optuna_bigmodel.visualization._gates import gate_records
 from optuna_bigmodel.visualization._optuna_views import importance_note, knob_importances
 
 MAX_PARETO_LISTED = 5
@@ -55,7 +56,10 @@ def summary_data(study: optuna.Study) -> StudySummary:
     """Computes what the report's summary says about a study."""
     n = len(study.directions)
     best = _best_trials(study)
+    importances = knob_importances(study)
     note = importance_note(study)
+    if note is None and not importances:
+        note = "fANOVA found no variance to explain"
     compute = compute_data(study, objective=0)
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     return StudySummary(
@@ -67,7 +71,7 @@ def summary_data(study: optuna.Study) -> StudySummary:
         n_best=len(best),
         optimum=_trials.optimum(study),
         fixed_knobs=_trials.fixed_knobs(study),
-        importances={} if note else knob_importances(study),
+        importances=importances,
         importance_note=note,
         total_steps=compute.total_steps,
         saved_by_pruning=compute.saved_by_pruning,
@@ -103,8 +107,7 @@ def _best(trial: FrozenTrial) -> BestTrial:
         if isinstance(record, dict) and _trials.number_or_none(record.get("final")) is not None
     }
     structure = trial.user_attrs.get("structure")
-    gates = structure.get("gates") if isinstance(structure, dict) else None
-    gates = gates if isinstance(gates, dict) else None
+    gates = gate_records(structure) or None
     return BestTrial(
         number=trial.number,
         values=[float(v) for v in trial.values or []],
@@ -129,17 +132,22 @@ def _count(structure: Any, key: str) -> int | None:
 def _counts_line(s: StudySummary) -> str:
     total = sum(s.counts.values())
     parts = [f"{s.counts[k]} {w}" for k, w in _STATE_WORDS if s.counts.get(k)]
-    line = f"Study {s.study_name!r}: {total} trials" + (f" ({', '.join(parts)})." if parts else ".")
+    line = f"Study {s.study_name!r}: {_plural(total, 'trial')}" + (
+        f" ({', '.join(parts)})." if parts else "."
+    )
     finished = sum(s.counts.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL"))
     if s.counts.get("FAIL") and s.counts.get("FAIL") == finished:
-        line += f" All {finished} finished trials failed, so there is no result yet."
+        line += f" {'All' if finished > 1 else 'The'} {_plural(finished, 'finished trial')} failed,"
+        line += " so there is no result yet."
     elif not s.best:
         line += " No trial has completed yet, so there is no best trial."
     if s.fail_reasons:
         reasons = ", ".join(f"{r} ({n})" for r, n in sorted(s.fail_reasons.items()))
         line += f" Why trials failed: {reasons}."
     if s.counts.get("RUNNING"):
-        line += f" The study is still running ({s.counts['RUNNING']} trials in progress)."
+        line += (
+            f" The study is still running ({_plural(s.counts['RUNNING'], 'trial')} in progress)."
+        )
     return line
 
 
@@ -157,18 +165,17 @@ def _best_lines(s: StudySummary, best: BestTrial) -> list[str]:
 def _learned_line(best: BestTrial) -> str:
     said = []
     if best.learned:
-        said.append("it learned " + ", ".join(f"{k} = {v:.4g}" for k, v in best.learned.items()))
+        finals = ", ".join(f"{k} = {v:.4g}" for k, v in best.learned.items())
+        said.append(f"it learned {finals} (final values)")
     if best.kept_gates is not None and best.cut_gates is not None:
         n = len(best.kept_gates) + len(best.cut_gates)
         text = f"it kept {len(best.kept_gates)} of {n} gates"
-        if best.cut_gates:
-            text += f" (cut: {', '.join(best.cut_gates)})"
-        if best.params_before is not None and best.params_after is not None:
-            text += f", {best.params_before:,} -> {best.params_after:,} parameters"
-        said.append(text)
+        said.append(text + (f" (cut: {', '.join(best.cut_gates)})" if best.cut_gates else ""))
+    if best.params_before is not None and best.params_after is not None:
+        said.append(f"its weights went from {best.params_before:,} to {best.params_after:,}")
     if not said:
         return "Inside training it learned nothing: every knob was sampled by the study or fixed."
-    return "Inside training " + "; ".join(said) + " (final values)."
+    return "Inside training " + "; ".join(said) + "."
 
 
 def _pareto_line(s: StudySummary) -> str:
@@ -177,7 +184,8 @@ def _pareto_line(s: StudySummary) -> str:
         for b in s.best
     )
     more = f" and {s.n_best - len(s.best)} more" if s.n_best > len(s.best) else ""
-    return f"Pareto front: {s.n_best} trials, none better on every objective: {listed}{more}."
+    front = _plural(s.n_best, "trial")
+    return f"Pareto front: {front}, none better on every objective: {listed}{more}."
 
 
 def _importance_line(s: StudySummary) -> str:
@@ -201,7 +209,13 @@ def _compute_line(s: StudySummary) -> str:
 def _params_text(params: dict[str, Any]) -> str:
     if not params:
         return "no sampled knob"
-    return ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items()
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 _STATE_WORDS = [

@@ -70,9 +70,11 @@ def better(a: float | None, b: float | None, minimize: bool) -> float | None:
 
 
 def best_complete(study: optuna.Study, index: int = 0) -> FrozenTrial | None:
-    """The complete trial with the best value of objective `index` (the first, on a tie), or None."""
+    """The complete trial with the best value of objective `index` (first on a tie), or None."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    scored = [(v, t) for t in complete if (v := trial_value(t, index)) is not None and not math.isnan(v)]
+    scored = [
+        (v, t) for t in complete if (v := trial_value(t, index)) is not None and not math.isnan(v)
+    ]
     if not scored:
         return None
     pick = min if is_minimize(study, index) else max
@@ -89,7 +91,9 @@ def compute_steps(trial: FrozenTrial) -> int:
 
 def in_finish_order(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """Trials ordered by when they finished (workers in parallel finish out of number order)."""
-    return sorted(trials, key=lambda t: (t.datetime_complete is None, t.datetime_complete, t.number))
+    return sorted(
+        trials, key=lambda t: (t.datetime_complete is None, t.datetime_complete, t.number)
+    )
 
 
 def optimum(study: optuna.Study) -> float | None:

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
 
 from optuna_bigmodel import parse_spec, resolve_task, run_study
-from optuna_bigmodel.study import LightningObjective
+from optuna_bigmodel.study import LightningObjective, TrialsKeepFailing
 from tests.conftest import tiny_spec
 
 MAX_STEPS = 8
@@ -25,7 +27,7 @@ def learned_record(number: int) -> dict[str, Any]:
 
 
 def structure_record(number: int) -> dict[str, Any]:
-    """Gate g of trial n ends at keep-probability (g + n) % 4 / 4 and is kept when that is >= 0.5."""
+    """Gate g of trial n ends at keep-probability (g + n) % 4 / 4, kept when that is >= 0.5."""
     gates = {}
     for g, name in enumerate(GATES):
         final = ((g + number) % 4) / 4
@@ -78,3 +80,36 @@ def in_memory_copy(study: optuna.Study) -> optuna.Study:
 
 def trials_by_state(study: optuna.Study, state: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.trials if t.state.name == state]
+
+
+def failed_only_study(tmp_path: Path) -> optuna.Study:
+    """Real tiny-task trials that all fail at their first training step.
+
+    Failed trials do not use up the budget, so the runner tries until it gives up after three
+    failures in a row.
+    """
+    task = {"name": "optuna_bigmodel.testing:tiny_task", "model": {"fail": True}}
+    spec = parse_spec(tiny_spec(tmp_path, name="failing", task=task, budget={"n_trials": 2}))
+    with pytest.raises(TrialsKeepFailing):
+        run_study(spec, progress=False)
+    return optuna.load_study(study_name="failing", storage=spec.storage)
+
+
+def multi_objective_study() -> optuna.Study:
+    """Six trials of two objectives (error, size) made by Optuna itself, with `learned` records."""
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["error", "size"])
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        width = trial.suggest_int("width", 1, 8)
+        lr = trial.suggest_float("lr", 0.01, 1.0, log=True)
+        trial.set_user_attr("learned", learned_record(trial.number))
+        trial.set_user_attr("compute_steps", 10 * width)
+        return abs(lr - 0.1) + 1.0 / width, float(width)
+
+    study.optimize(objective, n_trials=6)
+    return study

@@ -1,4 +1,4 @@
-"""Learning curves: every reported value at its step; pruned trials end where the pruner cut them."""
+"""Learning curves: every reported value at its step; pruned trials end where they were cut."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def test_curves_of_a_real_study(real_study: optuna.Study) -> None:
         assert dict(zip(curve.steps, curve.values)) == trial.intermediate_values
         full = trial.params["offset"] == 0.0  # offset 5 is over the pruner's threshold at once
         assert curve.steps == ([2, 4, 6, 8] if full else [2])
-    assert [c.number for c in data.cut()] == [t.number for t in trials_by_state(real_study, "PRUNED")]
+    assert [c.number for c in data.cut()] == [
+        t.number for t in trials_by_state(real_study, "PRUNED")
+    ]
     assert len(data.cut()) == 2
     assert data.max_steps == MAX_STEPS and data.optimum == OPTIMUM and data.metric == "val_loss"
 

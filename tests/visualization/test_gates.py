@@ -16,7 +16,9 @@ from tests.visualization.studies import GATES, structure_record
 
 
 def _ranked_numbers(study: optuna.Study) -> list[int]:
-    complete = sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    complete = sorted(
+        (t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value
+    )
     others = [t for t in study.trials if t.state.name != "COMPLETE"]
     return [t.number for t in complete + others]
 
@@ -64,6 +66,9 @@ def test_gates_missing_from_some_trials_are_none() -> None:
         if gates is not None:
             trial.set_user_attr("structure", {"gates": gates})
         study.tell(trial, 1.0)
+    other = study.ask()  # kept unit indices per gate (Structure.to_dict()): no records to draw
+    other.set_user_attr("structure", {"gates": {"a": [0, 1]}, "params_before": 9})
+    study.tell(other, 1.0)
     data = structure_data(study)
     assert data.numbers == [0, 1] and data.gates == ["a", "b"]
     assert data.keep == [[0.7, None], [None, 0.2]] and data.kept == [[True, None], [None, False]]

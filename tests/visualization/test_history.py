@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 import pytest
 
 from optuna_bigmodel._errors import BadInputError
-from optuna_bigmodel.visualization import history_data, plot_history, write_report
+from optuna_bigmodel.visualization import history_data, plot_history
 
 VALUES = [3.0, 5.0, None, 2.0, "pruned", 4.0, 1.5]  # None = failed
 
@@ -43,18 +41,33 @@ def test_history_data_maximize() -> None:
     assert data.best_so_far == [3.0, 5.0, 5.0, 5.0, 5.0, 5.0]
 
 
-def test_multi_objective_is_refused_clearly() -> None:
-    study = optuna.create_study(directions=["minimize", "minimize"])
+def test_multi_objective_needs_an_objective_index() -> None:
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    for a, b in ((3.0, 1.0), (1.0, 0.5), (2.0, 2.0)):
+        trial = study.ask()
+        study.tell(trial, (a, b))
     with pytest.raises(BadInputError, match="several"):
         history_data(study)
+    assert history_data(study, objective=0).best_so_far == [3.0, 1.0, 1.0]
+    second = history_data(study, objective=1)
+    assert second.best_so_far == [1.0, 1.0, 2.0] and second.direction == "maximize"
+    assert second.metric == "objective 1" and second.optimum is None
 
 
-def test_plot_and_report_files(tmp_path: Path) -> None:
+def test_running_trials_are_counted_not_drawn() -> None:
+    study = _study()
+    study.ask()
+    data = history_data(study)
+    assert data.n_running == 1 and data.numbers == [0, 1, 3, 4, 5, 6]
+    assert "1 still running" in plot_history(study).layout.title.text
+
+
+def test_plot_draws_the_data() -> None:
     study = _study()
     figure = plot_history(study)
     names = [trace.name for trace in figure.data]
     assert names == ["complete", "pruned", "best so far"]
     assert list(figure.data[2].y) == [3.0, 3.0, 2.0, 2.0, 2.0, 1.5]
-    paths = write_report(study, str(tmp_path / "report"))
-    assert [Path(p).name for p in paths] == ["history.html", "intermediate_values.html"]
-    assert "plotly" in Path(paths[0]).read_text()[:100_000].lower()
+    assert list(figure.data[1].x) == [4] and list(figure.data[1].y) == [9.0]
+    assert figure.layout.shapes[0].y0 == 1.25  # the best achievable value
+    assert "1 failed trial not shown" in figure.layout.title.text

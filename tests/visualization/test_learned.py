@@ -50,7 +50,11 @@ def test_bad_records_are_skipped_and_final_falls_back_to_last_point() -> None:
 
 
 def test_log_space_knobs_are_drawn_on_a_log_axis() -> None:
-    spec = {"knobs": {"lr": {"axis": "strategy", "mode": "learn", "low": 1e-4, "high": 1.0, "log": True}}}
+    spec = {
+        "knobs": {
+            "lr": {"axis": "strategy", "mode": "learn", "low": 1e-4, "high": 1.0, "log": True}
+        }
+    }
     study = _study_with([learned_record(0), learned_record(1)], spec)
     data = learned_data(study)
     assert data.log_scale == {"lr": True} and data.best_number == 0
