@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser(
         "run", help="run or resume the study a study file describes",
-        description="Run (or resume) a study from its YAML file, then write its history plot.",
+        description="Run (or resume) a study from its YAML file, then write its report.",
     )  # fmt: skip
     run.add_argument("spec", help="study file, e.g. studies/quickstart.yaml")
     run.add_argument("--storage", help="SQLAlchemy URL (default: SQLite in the run folder)")
@@ -41,7 +41,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "--allow-changed-space", action="store_true",
         help="continue a stored study even though its knobs, task or metric changed",
     )  # fmt: skip
-    run.add_argument("--no-plot", action="store_true", help="do not write the history plot")
+    run.add_argument("--no-plot", action="store_true", help="do not write the report at the end")
     run.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
 
 
