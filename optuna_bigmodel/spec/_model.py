@@ -40,7 +40,10 @@ class TrainerSpec:
     """The Lightning ``Trainer`` settings of every trial.
 
     ``max_steps`` is ``-1`` for no step limit (then ``max_epochs`` is set); validation runs every
-    ``val_check_interval`` training steps.
+    ``val_check_interval`` training steps. A trial on more than one device runs DDP: ``strategy``
+    ``"auto"`` or ``"ddp"`` starts one process per device for it, ``"ddp_spawn"`` lets Lightning
+    spawn them. ``on_nonfinite`` says how a trial whose loss or metric turns NaN or infinite ends:
+    ``"prune"`` or ``"fail"``.
     """
 
     max_steps: int = 200
@@ -50,6 +53,8 @@ class TrainerSpec:
     accelerator: str = "auto"
     precision: str = "32-true"
     progress_bar: bool = True
+    strategy: str = "auto"
+    on_nonfinite: str = "prune"
 
 
 @dataclass(frozen=True)

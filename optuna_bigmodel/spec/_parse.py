@@ -24,11 +24,13 @@ _TOP_KEYS = (
 _TASK_KEYS = ("name", "model", "data")
 _TRAINER_KEYS = (
     "max_steps", "max_epochs", "val_check_interval", "devices", "accelerator", "precision",
-    "progress_bar",
+    "progress_bar", "strategy", "on_nonfinite",
 )  # fmt: skip
 _BUDGET_KEYS = ("n_trials", "timeout")
 DIRECTIONS = ("minimize", "maximize")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+STRATEGIES = ("auto", "ddp", "ddp_spawn")
+NONFINITE_POLICIES = ("prune", "fail")
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "32", "16", "bf16", "64")
 _TOP_EXPECTED = "a mapping of study settings with at least 'name' and 'task'"
 _TASK_NAME = "a built-in task name or 'package.module:attr'"
@@ -138,6 +140,8 @@ def _trainer(reader: Reader, value: Any, path: KeyPath) -> TrainerSpec:
         accelerator=reader.choice(*get("accelerator", "auto"), ACCELERATORS),
         precision=_precision(reader, *get("precision", "32-true")),
         progress_bar=reader.boolean(*get("progress_bar", True)),
+        strategy=reader.choice(*get("strategy", "auto"), STRATEGIES),
+        on_nonfinite=reader.choice(*get("on_nonfinite", "prune"), NONFINITE_POLICIES),
     )
 
 

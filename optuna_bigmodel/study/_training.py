@@ -1,0 +1,162 @@
+"""One trial's training run, here or as one rank of several: build, fit, say how it ended."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import optuna
+import pytorch_lightning as pl
+import torch
+
+from optuna_bigmodel.callbacks import OptunaPruning
+from optuna_bigmodel.study._loop import TrialFailure
+
+if TYPE_CHECKING:
+    from optuna_bigmodel.spec import StudySpec, TrainerSpec
+    from optuna_bigmodel.tasks import Task
+
+OOM_REASON = "oom"
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial's training run ended: ``complete`` with a value, ``pruned``, or ``failed``.
+
+    Plain data, so that a rank process can send it to the process that owns the trial.
+    """
+
+    state: str
+    value: float | None = None
+    reason: str = ""
+    detail: str = ""
+
+    def result(self) -> float:
+        """The value, or the exception by which the study loop ends the trial."""
+        if self.state == "pruned":
+            raise optuna.TrialPruned(self.detail)
+        if self.state == "failed":
+            raise TrialFailure(self.reason, self.detail)
+        assert self.value is not None, "a complete outcome carries its value"
+        return self.value
+
+
+def train_trial(
+    spec: StudySpec,
+    task: Task,
+    params: Mapping[str, Any],
+    seed: int,
+    trial: optuna.trial.BaseTrial,
+    *,
+    rank_zero: bool = True,
+    **trainer_overrides: Any,
+) -> TrialOutcome:
+    """Trains one trial (or this rank's share of it) and says how it ended.
+
+    A CUDA out-of-memory error ends it as failed with reason ``oom`` after the memory it held is
+    given back, so the next trial in this process starts from an empty device. `rank_zero` says
+    whether this process records the trial's device and optimum (only one rank does).
+    """
+    try:
+        return _fit(spec, task, params, seed, trial, rank_zero, trainer_overrides)
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        detail = _first_line(err)
+    # Outside the except block: the traceback, and the model its frames hold, are gone by now.
+    free_device_memory()
+    return TrialOutcome("failed", reason=OOM_REASON, detail=detail)
+
+
+def _fit(
+    spec: StudySpec,
+    task: Task,
+    params: Mapping[str, Any],
+    seed: int,
+    trial: optuna.trial.BaseTrial,
+    rank_zero: bool,
+    trainer_overrides: dict[str, Any],
+) -> TrialOutcome:
+    pl.seed_everything(seed, workers=True, verbose=False)
+    built = task.build(params, spec.task.model, spec.task.data, seed)
+    pruning = OptunaPruning(trial, spec.metric, on_nonfinite=spec.trainer.on_nonfinite)
+    trainer = make_trainer(spec.trainer, pruning, **trainer_overrides)
+    if rank_zero:
+        trial.set_user_attr("device", str(trainer.strategy.root_device))
+        if trainer.num_devices > 1:
+            trial.set_user_attr("n_devices", trainer.num_devices)
+        if built.optimum is not None:
+            trial.set_user_attr("optimum", built.optimum)
+    trainer.fit(built.module, datamodule=built.datamodule)
+    return outcome_of(pruning)
+
+
+def outcome_of(pruning: OptunaPruning) -> TrialOutcome:
+    """What the pruning callback saw, as an outcome."""
+    try:
+        value = pruning.final_value()
+    except optuna.TrialPruned as err:
+        return TrialOutcome("pruned", detail=str(err))
+    except TrialFailure as err:
+        return TrialOutcome("failed", reason=err.reason, detail=err.detail)
+    return TrialOutcome("complete", value)
+
+
+def make_trainer(settings: TrainerSpec, pruning: OptunaPruning, **overrides: Any) -> pl.Trainer:
+    """The Lightning trainer of a trial, from the study's trainer settings."""
+    kwargs: dict[str, Any] = {
+        "max_steps": settings.max_steps,
+        "max_epochs": settings.max_epochs,
+        "val_check_interval": settings.val_check_interval,
+        "check_val_every_n_epoch": None,  # so val_check_interval counts steps across epochs
+        "devices": settings.devices,
+        "accelerator": settings.accelerator,
+        "precision": settings.precision,
+        "callbacks": [pruning],
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": settings.progress_bar,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "deterministic": True,
+    }
+    kwargs.update(overrides)
+    return pl.Trainer(**kwargs)
+
+
+def processes_per_trial(settings: TrainerSpec) -> int:
+    """How many processes (one per device) a trial with these settings trains on."""
+    if isinstance(settings.devices, int):
+        return settings.devices
+    if settings.accelerator in ("cpu", "mps") or not torch.cuda.is_available():
+        return 1
+    return max(1, torch.cuda.device_count())
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    # ddp_spawn re-raises a rank's error as a ProcessRaisedException that quotes it.
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "CUDA out of memory" in str(err)
+
+
+def free_device_memory() -> None:
+    """Collects the garbage of a finished trial and returns the cached CUDA blocks to the device."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def quiet_lightning() -> None:
+    """Lightning announces devices and seeds at every trial; keep its warnings, drop the chatter."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning 2.6 on torch 2.13 warns about its own use of torch's pytree at every trial.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line for line in str(err).strip().splitlines() if "out of memory" in line]
+    return (lines or [type(err).__name__])[0].strip()
