@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from pytorch_lightning.strategies.launchers.multiprocessing import (
 )
 
 from optuna_bigmodel._errors import BadInputError
-from optuna_bigmodel.callbacks._ranks import gather_from_ranks, on_rank_zero
+from optuna_bigmodel.callbacks._ranks import destroy_process_group, gather_from_ranks, on_rank_zero
 
 NONFINITE_POLICIES = ("prune", "fail")
 # The `fail_reason` a non-finite loss gives a failed trial (the study loop stores it).
@@ -150,6 +151,10 @@ class OptunaPruning(pl.Callback):
         # Under ddp_spawn / ddp_fork these hooks run in copies in other processes.
         if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
             _refuse_in_memory(self.trial)
+            # Such a process exits through the interpreter's own exit, where tearing down a gloo
+            # group that still exists (after the collectives below) sometimes aborts the process
+            # ("terminate called without an active exception"), failing the whole fit.
+            atexit.register(destroy_process_group)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._fitted_here = True

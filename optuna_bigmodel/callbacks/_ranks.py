@@ -59,3 +59,9 @@ def on_rank_zero(trainer: pl.Trainer, decide: Callable[..., T], *args: object) -
         message = f"global rank 0 failed while talking to the trial: {result.message}"
         raise RuntimeError(message)  # noqa: TRY004
     return result  # type: ignore[return-value]
+
+
+def destroy_process_group() -> None:
+    """Destroys the default process group if there is one (for ``atexit``)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
