@@ -15,7 +15,11 @@ from pytorch_lightning.strategies.launchers.multiprocessing import (
 )
 
 from optuna_bigmodel._errors import BadInputError
-from optuna_bigmodel.callbacks._ranks import destroy_process_group, gather_from_ranks, on_rank_zero
+from optuna_bigmodel.callbacks._ranks import (
+    destroy_process_group,
+    gather_from_ranks,
+    on_rank_zero,
+)
 
 NONFINITE_POLICIES = ("prune", "fail")
 # The `fail_reason` a non-finite loss gives a failed trial (the study loop stores it).
@@ -151,9 +155,11 @@ class OptunaPruning(pl.Callback):
         # Under ddp_spawn / ddp_fork these hooks run in copies in other processes.
         if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
             _refuse_in_memory(self.trial)
-            # Such a process exits through the interpreter's own exit, where tearing down a gloo
-            # group that still exists (after the collectives below) sometimes aborts the process
-            # ("terminate called without an active exception"), failing the whole fit.
+        if trainer.world_size > 1:
+            # A gloo group still alive when the interpreter exits sometimes aborts the process
+            # ("terminate called without an active exception"); ddp_spawn then fails the fit and
+            # Lightning's ddp launcher kills rank 0. Destroying it first avoids that.
+            atexit.unregister(destroy_process_group)
             atexit.register(destroy_process_group)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

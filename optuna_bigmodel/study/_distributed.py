@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_bigmodel.callbacks._ranks import destroy_process_group
 from optuna_bigmodel.study._loop import TrialFailure
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def _ask_and_broadcast(
         os.environ["MASTER_ADDR"] = cluster.main_address
         os.environ["MASTER_PORT"] = str(cluster.main_port)
         dist.init_process_group(rank=cluster.global_rank(), world_size=cluster.world_size())
-        atexit.register(_destroy_process_group)
+        atexit.register(destroy_process_group)  # torch warns about a group left at exit
     message: list[Any] = [None]
     if cluster.global_rank() == 0:
         try:
@@ -203,9 +204,3 @@ def _ask_and_broadcast(
         raise RuntimeError(f"global rank 0 could not ask the trial: {message[0]['error']}")
     return _replay(message[0], suggest)
 
-
-def _destroy_process_group() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():  # torch warns at exit about a group nobody destroyed
-        dist.destroy_process_group()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 import optuna
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.callbacks._ranks import destroy_process_group
 from optuna_bigmodel.study._training import TrialOutcome, quiet_lightning, train_trial
 
 if TYPE_CHECKING:
@@ -227,6 +228,7 @@ def run_rank() -> None:
         outcome = {"state": "error", "detail": f"{type(err).__name__}: {err}"}
     channel.send(("outcome", outcome))
     channel.close()
+    destroy_process_group()  # a gloo group left for the interpreter's exit may abort it
 
 
 def _train_rank(channel: Connection) -> TrialOutcome:
