@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 # The fields a declaration may give; the name is the key the declaration sits under.
 _DECLARED_FIELDS = (
     "axis", "mode", "choices", "low", "high", "log", "step", "value", "grid", "grid_points",
+    "init",
 )  # fmt: skip
 
 
@@ -36,7 +37,10 @@ class Knob:
     A knob in ``sample`` mode is picked by the study's sampler for each trial, from either a list
     of ``choices`` or a ``low``/``high`` range (an integer range when ``low``, ``high`` and
     ``step`` are all integers, else a float range). A knob in ``fixed`` mode always takes
-    ``value``. Every field is checked on construction; a bad one raises :class:`KnobError`.
+    ``value``. A strategy knob in ``learn`` mode (``lr``, ``weight_decay``, ``warmup``, ``decay``)
+    starts at ``init`` and is learned inside each training run by hypergradients, clipped to
+    ``[low, high]``; the sampler never sees it. Every field is checked on construction; a bad one
+    raises :class:`KnobError`.
 
     Example:
 
@@ -53,7 +57,7 @@ class Knob:
     Args:
         name: The name the trial records the value under.
         axis: ``"parameter"``, ``"structure"`` or ``"strategy"``.
-        mode: ``"sample"`` (default) or ``"fixed"``.
+        mode: ``"sample"`` (default), ``"fixed"`` or ``"learn"``.
         choices: The values of a categorical knob.
         low: Lower end of a range, inclusive.
         high: Upper end of a range, inclusive.
@@ -62,10 +66,11 @@ class Knob:
         value: The value of a fixed knob.
         grid: Explicit values for exhaustive (grid) search, each inside the space.
         grid_points: How many values a range contributes to a grid when ``grid`` is not given.
+        init: Where a learned knob starts; default the geometric mean of ``low`` and ``high``
+            for ``lr`` and ``weight_decay``, else their midpoint.
 
     Note:
-        Mode ``"learn"`` (tuning by gradients inside a training run) is not available yet and is
-        rejected. A fixed knob cannot have the value ``None``, which stands for "not given".
+        A fixed knob cannot have the value ``None``, which stands for "not given".
     """
 
     name: str
@@ -79,9 +84,13 @@ class Knob:
     value: Any = None
     grid: tuple[Any, ...] | None = None
     grid_points: int = _validate.DEFAULT_GRID_POINTS
+    init: float | None = None
 
     def __post_init__(self) -> None:
         _validate.check_identity(self)
+        if self.mode == "learn":
+            self._store(_validate.check_learned(self))
+            return
         if self.mode == "fixed":
             self._store(_validate.check_fixed(self))
             return
@@ -120,6 +129,9 @@ class Knob:
         if self.mode == "fixed":
             out["value"] = self._value_as_written()
             return out
+        if self.mode == "learn":
+            out.update(low=self.low, high=self.high, init=self.init)
+            return out
         if self.choices is not None:
             out["choices"] = list(self.choices)
         else:
@@ -138,14 +150,22 @@ class Knob:
         return self.mode == "sample"
 
     @property
+    def is_learned(self) -> bool:
+        """Whether this knob is learned by gradients inside each training run."""
+        return self.mode == "learn"
+
+    @property
     def is_int(self) -> bool:
         """Whether this is an integer range."""
         return self.choices is None and _messages.is_int(self.low) and _messages.is_int(self.high)
 
     def suggest(self, trial: optuna.Trial) -> Any:
-        """Ask ``trial`` for this knob's value; a fixed knob returns its value and asks nothing."""
+        """Ask ``trial`` for this knob's value; a fixed knob returns its value and a learned one
+        its starting value, and neither asks anything."""
         if self.mode == "fixed":
             return self._value_as_written()
+        if self.mode == "learn":
+            return self.init
         if self.choices is not None:
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.is_int:
@@ -157,10 +177,10 @@ class Knob:
         """The Optuna distribution that :meth:`suggest` records for this knob.
 
         Raises:
-            KnobError: For a fixed knob, which the sampler never sees.
+            KnobError: For a fixed or learned knob, which the sampler never sees.
         """
-        if self.mode == "fixed":
-            detail = "a fixed knob has no distribution; only sampled knobs do"
+        if self.mode != "sample":
+            detail = f"a {self.mode} knob has no distribution; only sampled knobs do"
             raise KnobError(self.name, "mode", detail)
         if self.choices is not None:
             return CategoricalDistribution(self.choices)
@@ -172,6 +192,8 @@ class Knob:
         """Whether ``value`` is a value this knob can take (its space, not only its grid)."""
         if self.mode == "fixed":
             return _same(value, self._value_as_written())
+        if self.mode == "learn":
+            return _messages.is_number(value) and self.low <= value <= self.high
         if self.choices is not None:
             return any(_same(value, choice) for choice in self.choices)
         if not _messages.is_number(value):
@@ -188,10 +210,13 @@ class Knob:
         The explicit ``grid`` if given; else every choice; else for an integer range every value
         by ``step`` when there are at most 100, otherwise ``grid_points`` values spread evenly
         (log-spaced with ``log``); for a float range ``grid_points`` values, log-spaced with
-        ``log``, on the step lattice with ``step``, else linear. A fixed knob gives ``[value]``.
+        ``log``, on the step lattice with ``step``, else linear. A fixed knob gives ``[value]``,
+        a learned one ``[init]``.
         """
         if self.mode == "fixed":
             return [self._value_as_written()]
+        if self.mode == "learn":
+            return [self.init]
         if self.grid is not None:
             return list(self.grid)
         if self.choices is not None:
@@ -213,6 +238,12 @@ def _check_declared_for_mode(name: str, declaration: Mapping[str, Any]) -> None:
         extra = [key for key in declaration if key not in ("axis", "mode", "value")]
         if extra:
             raise KnobError(name, extra[0], _validate.ONLY_VALUE)
+    elif mode == "learn":
+        extra = [key for key in declaration if key not in _validate.LEARN_FIELDS]
+        if extra:
+            raise KnobError(name, extra[0], _validate.ONLY_LEARN_FIELDS)
+    elif "init" in declaration:
+        raise KnobError(name, "init", "only applies to a knob in learn mode; remove this field")
     elif "choices" in declaration and "grid_points" in declaration:
         raise KnobError(name, "grid_points", _validate.RANGE_ONLY)
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 
 AXES = ("parameter", "structure", "strategy")
-MODES = ("sample", "fixed")
+MODES = ("sample", "fixed", "learn")
+LEARN_FIELDS = ("axis", "mode", "low", "high", "init")
 DEFAULT_GRID_POINTS = 5
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-/]+")
@@ -35,6 +36,9 @@ _NAME = re.compile(r"[A-Za-z0-9_.\-/]+")
 _SCALARS = (type(None), bool, int, float, str)
 ONLY_VALUE = "a fixed knob takes only 'value'; remove this field"
 RANGE_ONLY = "only applies to a low/high range; every choice is in the grid"
+ONLY_LEARN_FIELDS = "a learned knob takes only 'low', 'high' and 'init'; remove this field"
+# Learned on a log scale (hypergradients move them by ratios), so their range must be positive.
+_LOG_SCALE_LEARNED = ("lr", "weight_decay")
 
 
 def check_identity(knob: Knob) -> None:
@@ -44,12 +48,60 @@ def check_identity(knob: Knob) -> None:
         raise KnobError(knob.name, "name", got(knob.name, expected))
     if knob.axis not in AXES:
         raise KnobError(knob.name, "axis", got(knob.axis, _one_of_near(AXES, knob.axis)))
-    if knob.mode == "learn":
-        # Gradient-learned knobs arrive with the inner-loop work; say so rather than "unknown".
-        detail = f"got 'learn', but learned knobs are not available yet (knob {knob.name!r})"
-        raise KnobError(knob.name, "mode", f"{detail}; expected {one_of(MODES)}")
     if knob.mode not in MODES:
         raise KnobError(knob.name, "mode", got(knob.mode, _one_of_near(MODES, knob.mode)))
+    if knob.mode == "learn":
+        _check_learnable(knob)
+    elif knob.init is not None:
+        raise KnobError(knob.name, "init", "only applies to a knob in learn mode; remove this field")
+
+
+def _check_learnable(knob: Knob) -> None:
+    if knob.axis == "structure":
+        detail = (
+            "got 'learn'; a learned structure is declared once for the whole model, in the "
+            "study's 'structure:' section (mode: learn, budget: ...), not per knob"
+        )
+        raise KnobError(knob.name, "mode", detail)
+    if knob.axis == "parameter":
+        detail = (
+            "got 'learn'; parameter-axis knobs (descent, ...) change the run discretely and can "
+            "only be sampled or fixed"
+        )
+        raise KnobError(knob.name, "mode", detail)
+    # Imported here: the strategy package imports knobs for its errors.
+    from optuna_bigmodel.strategy._checks import check_learnable_strategy_knob
+
+    check_learnable_strategy_knob(knob.name)
+
+
+def check_learned(knob: Knob) -> dict[str, Any]:
+    """A learned knob: a range ``low < high`` (positive for rates and decays) and a start in it."""
+    for field in ("choices", "step", "grid", "value"):
+        if getattr(knob, field) is not None:
+            raise KnobError(knob.name, field, ONLY_LEARN_FIELDS)
+    if knob.log or knob.grid_points != DEFAULT_GRID_POINTS:
+        raise KnobError(knob.name, "log" if knob.log else "grid_points", ONLY_LEARN_FIELDS)
+    for field in ("low", "high"):
+        value = getattr(knob, field)
+        if value is None:
+            raise KnobError(knob.name, field, "missing; a learned knob needs 'low' and 'high'")
+        if not _is_finite_number(value):
+            raise KnobError(knob.name, field, got(value, "a finite number"))
+    log_scale = knob.name.partition("/")[0] in _LOG_SCALE_LEARNED
+    if knob.low < 0 or (log_scale and knob.low == 0):
+        expected = "a number > 0 (learned on a log scale)" if log_scale else "a number >= 0"
+        raise KnobError(knob.name, "low", got(knob.low, expected))
+    if not knob.low < knob.high:
+        detail = f"got high={show(knob.high)} with low={show(knob.low)}; expected high > low"
+        raise KnobError(knob.name, "high", detail)
+    low, high = float(knob.low), float(knob.high)
+    init = knob.init
+    if init is None:
+        init = math.sqrt(low * high) if log_scale else (low + high) / 2
+    if not _is_finite_number(init) or not low <= init <= high:
+        raise KnobError(knob.name, "init", got(init, f"a number in [{show(low)}, {show(high)}]"))
+    return {"low": low, "high": high, "init": float(init)}
 
 
 def check_fixed(knob: Knob) -> dict[str, Any]:

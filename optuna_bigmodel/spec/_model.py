@@ -55,6 +55,52 @@ class TrainerSpec:
     progress_bar: bool = True
     strategy: str = "auto"
     on_nonfinite: str = "prune"
+    early_stopping: int | None = None
+
+
+@dataclass(frozen=True)
+class InnerSpec:
+    """How each trial's own training run descends, and how it learns its ``learn`` knobs.
+
+    ``descent``: ``"sgd"`` (mini-batches, the optimiser's constant rate), ``"gd"`` (each step's
+    gradient is the whole training split) or ``"dynamic"`` (mini-batches, a rate that changes per
+    step: the ``warmup`` / ``decay`` schedule, learned where those knobs are ``learn``). A knob
+    named ``descent`` overrides it per trial. ``search_fraction`` of the training data becomes the
+    held-out search split whenever something is learned; ``mu`` and ``meta_lr`` drive the
+    hypergradients of learned strategy knobs; ``decay_kind`` is the schedule's decay shape.
+    """
+
+    descent: str = "sgd"
+    search_fraction: float = 0.1
+    mu: float = 0.99
+    meta_lr: float = 0.02
+    decay_kind: str = "cosine"
+
+
+@dataclass(frozen=True)
+class StructureSpec:
+    """How the model's structure gates are tuned: ``off`` (the plain model), ``sample`` (one
+    knob per gate, derived from the model, picked by the study's sampler) or ``learn`` (gate
+    logits trained on search batches under a size ``budget``, a fraction of the weights).
+
+    In ``learn`` mode the budget's target falls linearly from 1 to ``budget`` over
+    ``warmup_fraction`` of the run, gate logits step with Adam at ``gate_lr``, and after
+    ``discretise_at`` of the run the structure is discretised (top-k to the budget, argmax
+    choices) and fixed, so that the rest of the run fine-tunes the weights of the structure the
+    trial reports.
+    """
+
+    mode: str = "off"
+    budget: float = 1.0
+    warmup_fraction: float = 0.25
+    unit_relaxation: str = "sigmoid"
+    choice_relaxation: str = "softmax"
+    gate_lr: float = 0.05
+    discretise_at: float = 0.75
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as a study file writes it: the learn-mode keys only in learn mode."""
+        return asdict(self) if self.mode == "learn" else {"mode": self.mode}
 
 
 @dataclass(frozen=True)
@@ -99,6 +145,8 @@ class StudySpec:
     run_dir: str = "runs"
     trainer: TrainerSpec = field(default_factory=TrainerSpec)
     budget: BudgetSpec = field(default_factory=BudgetSpec)
+    inner: InnerSpec = field(default_factory=InnerSpec)
+    structure: StructureSpec = field(default_factory=StructureSpec)
     source: str | None = field(default=None, compare=False)
 
     def knob(self, name: str) -> Knob:
@@ -130,4 +178,6 @@ class StudySpec:
             "run_dir": self.run_dir,
             "trainer": asdict(self.trainer),
             "budget": asdict(self.budget),
+            "inner": asdict(self.inner),
+            "structure": self.structure.to_dict(),
         }

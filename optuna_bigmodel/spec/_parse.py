@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from optuna_bigmodel.spec import _fields
+from optuna_bigmodel.spec import _inner
 from optuna_bigmodel.spec._errors import KeyPath
 from optuna_bigmodel.spec._errors import SpecError
 from optuna_bigmodel.spec._model import BudgetSpec
@@ -19,12 +20,12 @@ from optuna_bigmodel.spec._yaml import load_yaml
 
 _TOP_KEYS = (
     "name", "direction", "metric", "seed", "task", "knobs", "sampler", "pruner",
-    "storage", "run_dir", "trainer", "budget",
+    "storage", "run_dir", "trainer", "budget", "inner", "structure",
 )  # fmt: skip
 _TASK_KEYS = ("name", "model", "data")
 _TRAINER_KEYS = (
     "max_steps", "max_epochs", "val_check_interval", "devices", "accelerator", "precision",
-    "progress_bar", "strategy", "on_nonfinite",
+    "progress_bar", "strategy", "on_nonfinite", "early_stopping",
 )  # fmt: skip
 _BUDGET_KEYS = ("n_trials", "timeout")
 DIRECTIONS = ("minimize", "maximize")
@@ -97,6 +98,8 @@ def _parse(data: Any, reader: Reader) -> StudySpec:
         run_dir=_fields.run_dir(reader, top.get("run_dir", "runs"), ("run_dir",)),
         trainer=_trainer(reader, top.get("trainer"), ("trainer",)),
         budget=_fields.complete_budget(reader, budget, sampler, knobs),
+        inner=_inner.inner(reader, top.get("inner"), ("inner",)),
+        structure=_inner.structure(reader, top.get("structure"), ("structure",)),
         source=reader.source,
     )
 
@@ -142,7 +145,13 @@ def _trainer(reader: Reader, value: Any, path: KeyPath) -> TrainerSpec:
         progress_bar=reader.boolean(*get("progress_bar", True)),
         strategy=reader.choice(*get("strategy", "auto"), STRATEGIES),
         on_nonfinite=reader.choice(*get("on_nonfinite", "prune"), NONFINITE_POLICIES),
+        early_stopping=_early_stopping(reader, *get("early_stopping", None)),
     )
+
+
+def _early_stopping(reader: Reader, value: Any, path: KeyPath) -> int | None:
+    # The patience, in validations without improvement of the metric; null: train to the end.
+    return None if value is None else reader.integer(value, path, minimum=1)
 
 
 def _devices(reader: Reader, value: Any, path: KeyPath) -> int | str:

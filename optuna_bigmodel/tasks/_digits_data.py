@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import TensorDataset
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.tasks._search_split import SearchSplitMixin
 
 
 N_VAL = 300
@@ -79,7 +80,7 @@ def split_digits(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
-class DigitsDataModule(pl.LightningDataModule):
+class DigitsDataModule(SearchSplitMixin, pl.LightningDataModule):
     """The digits as ``(x, y)`` batches: ``x`` of shape ``(B, 64)`` in [0, 1], ``y`` of ``(B,)``.
 
     Args:
@@ -105,16 +106,9 @@ class DigitsDataModule(pl.LightningDataModule):
             x, y = torch.from_numpy(images[index]), torch.from_numpy(labels[index])
             self._datasets[split] = TensorDataset(x, y)
 
-    def train_dataloader(self) -> DataLoader:
+    def _train_dataset(self) -> TensorDataset:
         self.setup()
-        generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return DataLoader(
-            self._datasets["train"],
-            batch_size=self.batch_size,
-            shuffle=True,
-            generator=generator,
-            num_workers=0,
-        )
+        return self._datasets["train"]
 
     def val_dataloader(self) -> DataLoader:
         self.setup()

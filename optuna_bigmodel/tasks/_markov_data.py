@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import TensorDataset
 
 from optuna_bigmodel.tasks._markov_source import MarkovSource
+from optuna_bigmodel.tasks._search_split import SearchSplitMixin
 
 
 SPLITS = ("train", "val", "test")
@@ -17,7 +18,7 @@ SPLITS = ("train", "val", "test")
 EVAL_BATCH_SIZE = 512
 
 
-class MarkovDataModule(pl.LightningDataModule):
+class MarkovDataModule(SearchSplitMixin, pl.LightningDataModule):
     """Sequences of ``seq_len + 1`` tokens; a batch is ``(x, y) = (seq[:, :-1], seq[:, 1:])``.
 
     The sequences depend only on ``source`` and ``data_seed``; each split has its own random
@@ -64,15 +65,8 @@ class MarkovDataModule(pl.LightningDataModule):
             rng = np.random.default_rng(np.random.SeedSequence(self.data_seed, spawn_key=(i,)))
             self.sequences[split] = self.source.sample(self.sizes[split], self.seq_len, rng)
 
-    def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return DataLoader(
-            self._dataset("train"),
-            batch_size=self.batch_size,
-            shuffle=True,
-            generator=generator,
-            num_workers=0,
-        )
+    def _train_dataset(self) -> TensorDataset:
+        return self._dataset("train")
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self._dataset("val"), batch_size=EVAL_BATCH_SIZE, num_workers=0)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from optuna_bigmodel.structure import weight_parameters
 from optuna_bigmodel.tasks._optim import make_optimizer
 
 
@@ -43,6 +44,11 @@ class CrossEntropyModule(pl.LightningModule):
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
+    def search_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The loss of a search batch, with its graph; nothing is logged."""
+        loss, _ = self._loss_and_accuracy(batch)
+        return loss
+
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._log_eval("val", batch)
 
@@ -51,7 +57,8 @@ class CrossEntropyModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
-        return make_optimizer(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay)
+        # Gate logits step on search batches only, with an optimiser of their own.
+        return make_optimizer(weight_parameters(self), hp.optimizer, hp.lr, hp.weight_decay)
 
     def _log_eval(self, split: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         loss, accuracy = self._loss_and_accuracy(batch)

@@ -14,6 +14,7 @@ import pytest
 from optuna_bigmodel._errors import BadInputError
 from optuna_bigmodel.knobs import Knob
 from optuna_bigmodel.knobs import KnobError
+from optuna_bigmodel.knobs import search_space
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -102,7 +103,9 @@ def test_contains(knob: Knob, inside: list[Any], outside: list[Any]) -> None:
     "fields, field_path, fragments",
     [
         ({"axis": "strategie", "low": 0.1, "high": 1.0}, ("axis",), ["'strategie'", "did you mean 'strategy'"]),
-        ({"axis": "strategy", "mode": "learn", "low": 0.1, "high": 1.0}, ("mode",), ["not available yet", "'x'"]),
+        ({"axis": "strategy", "mode": "learn", "low": 0.1, "high": 1.0}, ("mode",), ["cannot be learned by gradients", "'x'", "lr"]),
+        ({"axis": "structure", "mode": "learn", "low": 1, "high": 3}, ("mode",), ["'structure:' section"]),
+        ({"axis": "parameter", "mode": "learn", "low": 1, "high": 3}, ("mode",), ["only be sampled or fixed"]),
         ({"axis": "strategy", "mode": "random", "low": 0.1, "high": 1.0}, ("mode",), ["'random'", "'sample'"]),
         ({"axis": "strategy"}, (), ["'choices' or 'low' and 'high'"]),
         ({"axis": "strategy", "low": "a", "high": 1.0}, ("low",), ["'a'", "a finite number"]),
@@ -174,3 +177,18 @@ def test_knob_error_survives_pickling() -> None:
     again = pickle.loads(pickle.dumps(err))
     assert str(again) == str(err) == "knob 'lr', grid[1]: got 2; expected a value"
     assert again.field_path == ("grid", 1)
+
+
+def test_a_learned_knob_starts_at_init_and_asks_the_trial_nothing() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    lr = Knob.from_mapping("lr", {"axis": "strategy", "mode": "learn", "low": 1e-4, "high": 1.0})
+    decay = Knob("decay", axis="strategy", mode="learn", low=0.0, high=1.0)
+    assert lr.suggest(trial) == pytest.approx(1e-2)  # geometric mean on a log scale
+    assert decay.suggest(trial) == 0.5  # midpoint on a linear one
+    assert trial.params == {} and not lr.is_sampled and lr.is_learned
+    assert search_space([lr, decay]) == {}
+    assert Knob.from_mapping("lr", lr.to_dict()) == lr
+    assert lr.contains(0.5) and not lr.contains(2.0)
+    with pytest.raises(KnobError, match="only applies to a knob in learn mode"):
+        Knob("lr", axis="strategy", low=0.1, high=1.0, init=0.2)

@@ -1,0 +1,89 @@
+"""The ``inner:`` and ``structure:`` sections: how each trial's own training run tunes itself."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from optuna_bigmodel.knobs._messages import got
+from optuna_bigmodel.knobs._messages import is_number
+from optuna_bigmodel.spec._errors import KeyPath
+from optuna_bigmodel.spec._model import InnerSpec
+from optuna_bigmodel.spec._model import StructureSpec
+from optuna_bigmodel.spec._reader import Reader
+from optuna_bigmodel.structure import CHOICE_RELAXATIONS
+from optuna_bigmodel.structure import UNIT_RELAXATIONS
+
+
+DESCENTS = ("sgd", "gd", "dynamic")
+DECAY_KINDS = ("cosine", "exponential")
+STRUCTURE_MODES = ("off", "sample", "learn")
+_INNER_KEYS = ("descent", "search_fraction", "mu", "meta_lr", "decay_kind")
+_LEARN_ONLY = (
+    "budget", "warmup_fraction", "unit_relaxation", "choice_relaxation", "gate_lr",
+    "discretise_at",
+)  # fmt: skip
+
+
+def inner(reader: Reader, value: Any, path: KeyPath) -> InnerSpec:
+    """The ``inner:`` section; every key optional."""
+    section = reader.section(value, path, _INNER_KEYS)
+    default = InnerSpec()
+
+    def get(key: str) -> tuple[Any, KeyPath]:
+        return section.get(key, getattr(default, key)), path + (key,)
+
+    return InnerSpec(
+        descent=reader.choice(*get("descent"), DESCENTS),
+        search_fraction=_number_in(reader, *get("search_fraction"), 0.0, 0.5, low_open=True),
+        mu=_number_in(reader, *get("mu"), 0.0, 1.0),
+        meta_lr=reader.positive_number(*get("meta_lr")),
+        decay_kind=reader.choice(*get("decay_kind"), DECAY_KINDS),
+    )
+
+
+def structure(reader: Reader, value: Any, path: KeyPath) -> StructureSpec:
+    """The ``structure:`` section; the learn-mode keys only with ``mode: learn``."""
+    section = reader.section(value, path, ("mode", *_LEARN_ONLY))
+    default = StructureSpec()
+    raw_mode = section.get("mode", "off")
+    # YAML 1.1 reads a bare `off` as false; the user wrote the word.
+    mode = reader.choice("off" if raw_mode is False else raw_mode, path + ("mode",), STRUCTURE_MODES)
+    if mode != "learn":
+        for key in _LEARN_ONLY:
+            if key in section:
+                raise reader.error(path + (key,), f"only applies to mode 'learn' (mode is {mode!r})")
+
+    def get(key: str) -> tuple[Any, KeyPath]:
+        return section.get(key, getattr(default, key)), path + (key,)
+
+    return StructureSpec(
+        mode=mode,
+        budget=_number_in(reader, *get("budget"), 0.0, 1.0, low_open=True),
+        warmup_fraction=_number_in(reader, *get("warmup_fraction"), 0.0, 1.0, high_open=True),
+        unit_relaxation=reader.choice(*get("unit_relaxation"), UNIT_RELAXATIONS),
+        choice_relaxation=reader.choice(*get("choice_relaxation"), CHOICE_RELAXATIONS),
+        gate_lr=reader.positive_number(*get("gate_lr")),
+        discretise_at=_number_in(reader, *get("discretise_at"), 0.0, 1.0, low_open=True),
+    )
+
+
+def _number_in(
+    reader: Reader,
+    value: Any,
+    path: KeyPath,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    left, right = ("(" if low_open else "["), (")" if high_open else "]")
+    expected = f"a number in {left}{low:g}, {high:g}{right}"
+    if not is_number(value) or not math.isfinite(value):
+        raise reader.wrong(path, value, expected)
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above:
+        raise reader.error(path, got(value, expected, with_kind=False))
+    return float(value)
