@@ -147,13 +147,21 @@ def knobs(reader: Reader, value: Any, path: KeyPath) -> tuple[Knob, ...]:
 
 
 def complete_budget(
-    reader: Reader, budget: BudgetSpec, sampler_spec: SamplerSpec, knob_list: tuple[Knob, ...]
+    reader: Reader,
+    budget: BudgetSpec,
+    sampler_spec: SamplerSpec,
+    knob_list: tuple[Knob, ...],
+    derived_knobs: bool = False,
 ) -> BudgetSpec:
     """Apply the rules that tie the budget to the sampler.
 
     An exhaustive sampler (grid, brute_force) runs as many trials as its space has points unless
     ``n_trials`` says otherwise; any other sampler needs ``n_trials`` or ``timeout`` to stop.
+    With ``derived_knobs`` (gate knobs that join at run time) an exhaustive space is sized by the
+    runner, which stops when every point is done.
     """
+    if derived_knobs and sampler_spec.name in ("grid", "brute_force"):
+        return budget
     size = _exhaustive_size(reader, sampler_spec, knob_list)
     if budget.n_trials is None and size is not None:
         return replace(budget, n_trials=size)

@@ -85,6 +85,9 @@ def _parse(data: Any, reader: Reader) -> StudySpec:
     sampler = _fields.sampler(reader, _or(top, "sampler", "tpe"), ("sampler",))
     budget = _budget(reader, top.get("budget"), ("budget",))
     metric = _or(top, "metric", "val_loss")
+    structure = _inner.structure(reader, top.get("structure"), ("structure",))
+    # Gate knobs derived from the model join the grid at run time; the runner sizes it then.
+    derived = structure.mode == "sample"
     return StudySpec(
         name=_fields.study_name(reader, top["name"], ("name",)),
         direction=reader.choice(_or(top, "direction", "minimize"), ("direction",), DIRECTIONS),
@@ -97,9 +100,9 @@ def _parse(data: Any, reader: Reader) -> StudySpec:
         storage=_fields.storage(reader, top.get("storage"), ("storage",)),
         run_dir=_fields.run_dir(reader, top.get("run_dir", "runs"), ("run_dir",)),
         trainer=_trainer(reader, top.get("trainer"), ("trainer",)),
-        budget=_fields.complete_budget(reader, budget, sampler, knobs),
+        budget=_fields.complete_budget(reader, budget, sampler, knobs, derived),
         inner=_inner.inner(reader, top.get("inner"), ("inner",)),
-        structure=_inner.structure(reader, top.get("structure"), ("structure",)),
+        structure=structure,
         source=reader.source,
     )
 

@@ -176,6 +176,11 @@ class HypergradientController:
             for i, p in enumerate(params)
         ]
 
+    def flat_params(self) -> list[torch.Tensor]:
+        """The weights of the driven groups, in the order :meth:`on_search_batch`'s ``grads``
+        takes their gradients."""
+        return [p for ps in self._params for p in ps]
+
     def before_train_step(self, step: int) -> None:
         """Sets each driven group's ``lr`` (and weight decay) for ``step``; call before forward."""
         self._step = int(step)
@@ -331,8 +336,7 @@ class HypergradientController:
     # -- search batches, state and restore ----------------------------------------------------
 
     def _search_grads(self, search_loss: torch.Tensor) -> Sequence[torch.Tensor | None]:
-        flat = [p for ps in self._params for p in ps]
-        return torch.autograd.grad(search_loss, flat, allow_unused=True)
+        return torch.autograd.grad(search_loss, self.flat_params(), allow_unused=True)
 
     def _dots(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
         per_group = split(list(grads), [len(ps) for ps in self._params])

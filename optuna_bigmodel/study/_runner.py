@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.inner import INNER_KNOBS, study_knobs
 from optuna_bigmodel.spec import StudySpec, apply_overrides, load_spec, parse_spec
 from optuna_bigmodel.study._exhaustive import QueueOnlySampler, queue_grid
 from optuna_bigmodel.study._loop import Objective, run_trials, sigterm_interrupts
@@ -90,21 +91,22 @@ def run_study(
             f"process only; with workers={workers} name the sampler and pruner in the study file"
         )
     task = None if objective is not None else _checked_task(spec)
-    sampler_obj = make_sampler(sampler or spec.sampler, spec.knobs, spec.seed)
+    knobs = spec.knobs if task is None else study_knobs(spec, task)
+    sampler_obj = make_sampler(sampler or spec.sampler, knobs, spec.seed)
     pruner_obj = make_pruner(pruner or spec.pruner)
     exhaustive = is_exhaustive(sampler_obj)
     url = spec.storage or default_storage_url(spec.run_dir, spec.name)
     source = _warm_start_source(warm_start_from, exhaustive, url)
     study = _open_study(url, spec, sampler_obj, pruner_obj, allow_changed_space)
     if exhaustive:
-        queue_grid(study, grid_points(spec.knobs))
+        queue_grid(study, grid_points(knobs))
     if source is not None and warm_start_from is not None:
-        warm_start(study, source, spec.knobs, warm_start_from.top_k)
+        warm_start(study, source, knobs, warm_start_from.top_k)
     if workers > 1:
         with sigterm_interrupts():
             launch_workers(url, spec.name, workers)
         return study
-    run_objective = objective or LightningObjective(spec, task)  # type: ignore[arg-type]
+    run_objective = objective or LightningObjective(spec, task, knobs)  # type: ignore[arg-type]
     _run(study, spec, run_objective, exhaustive, progress)
     return study
 
@@ -120,10 +122,12 @@ def run_worker(
     study = _load_existing(open_storage(storage), study_name)
     spec = _stored_spec(study)
     seed = None if worker_index is None else derived_seed(spec.seed, 1_000_000 + worker_index)
-    sampler = make_sampler(spec.sampler, spec.knobs, seed if seed is not None else spec.seed)
+    task = _checked_task(spec)
+    knobs = study_knobs(spec, task)
+    sampler = make_sampler(spec.sampler, knobs, seed if seed is not None else spec.seed)
     study.sampler = sampler
     study.pruner = make_pruner(spec.pruner)
-    objective = LightningObjective(spec, _checked_task(spec))
+    objective = LightningObjective(spec, task, knobs)
     _run(study, spec, objective, is_exhaustive(sampler), progress)
     return study
 
@@ -159,10 +163,10 @@ def _checked_task(spec: StudySpec) -> Task:
     if task.params is None:
         return task
     for knob in spec.knobs:
-        if knob.name not in task.params:
+        if knob.name not in task.params and knob.name not in INNER_KNOBS:
             raise BadInputError(
                 f"{spec.source or '<dict>'}: knobs.{knob.name}: task {task.name!r} has no setting "
-                f"{knob.name!r}; it accepts: {', '.join(sorted(task.params))}"
+                f"{knob.name!r}; it accepts: {', '.join(sorted(task.params | INNER_KNOBS))}"
             )
     return task
 

@@ -1,0 +1,91 @@
+"""The structure half of the bilevel inner loop: gate logits, their size budget and records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from optuna_bigmodel.spec import StructureSpec
+from optuna_bigmodel.structure import apply_structure
+from optuna_bigmodel.structure import CollapseGuard
+from optuna_bigmodel.structure import count_weights
+from optuna_bigmodel.structure import discretise
+from optuna_bigmodel.structure import expected_fraction
+from optuna_bigmodel.structure import GateRecorder
+from optuna_bigmodel.structure import SizeBudget
+from optuna_bigmodel.structure import Structure
+from optuna_bigmodel.structure import structure_parameters
+
+
+class GateLearner:
+    """Steps a model's learned gates on search losses under a :class:`SizeBudget`.
+
+    The gate logits have an Adam optimiser of their own; the size budget's multiplier ascends on
+    the same search loss; a :class:`CollapseGuard` lifts logits that collapse onto parameter-free
+    choices, and records it. At ``discretise_step`` the gates are discretised to the budget and
+    fixed, so that the rest of the run fine-tunes the weights of the structure the trial reports.
+
+    Args:
+        module: The model, its gates already in ``learn`` mode.
+        settings: The spec's ``structure:`` section.
+        total_steps: The run's length in training steps.
+        max_record_points: The most points each gate's trajectory keeps.
+    """
+
+    def __init__(
+        self, module: nn.Module, settings: StructureSpec, total_steps: int, max_record_points: int
+    ) -> None:
+        self.module = module
+        self.settings = settings
+        self.parameters = list(structure_parameters(module))
+        self.optimizer = torch.optim.Adam(self.parameters, lr=settings.gate_lr)
+        warmup = int(settings.warmup_fraction * total_steps)
+        self.budget = SizeBudget(settings.budget, warmup_steps=warmup, lr=settings.gate_lr)
+        self.guard = CollapseGuard()
+        self.recorder = GateRecorder(max_record_points)
+        self.total_weights = count_weights(module)
+        self.discretise_step = max(1, int(settings.discretise_at * total_steps))
+        self.structure: Structure | None = None
+
+    @property
+    def learning(self) -> bool:
+        """Whether the gates still learn (they are fixed once discretised)."""
+        return self.structure is None
+
+    def penalty(self, step: int) -> torch.Tensor:
+        """The budget's term of the search loss at ``step``."""
+        return self.budget.penalty(expected_fraction(self.module, self.total_weights), step)
+
+    def inputs(self) -> list[torch.Tensor]:
+        """What the search loss is differentiated by: the logits, then the multiplier."""
+        return [*self.parameters, self.budget.lam]
+
+    def step(self, grads: list[torch.Tensor | None], step: int) -> None:
+        """One gate step and one multiplier step from the gradients of :meth:`inputs`."""
+        *logit_grads, lam_grad = grads
+        for param, grad in zip(self.parameters, logit_grads):
+            param.grad = None if grad is None else grad.detach()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.budget.lam.grad = None if lam_grad is None else lam_grad.detach()
+        self.budget.step()
+        self.guard.project(self.module, step)
+        self.recorder.record(self.module, step)
+
+    def discretise_and_fix(self) -> Structure:
+        """Discretise to the budget and fix the gates (idempotent)."""
+        if self.structure is None:
+            self.structure = discretise(self.module, target=self.settings.budget)
+            apply_structure(self.module, self.structure)
+        return self.structure
+
+    def record(self) -> dict[str, Any]:
+        """The trial attribute ``structure`` (discretising now if the run ended early)."""
+        structure = self.structure or discretise(self.module, target=self.settings.budget)
+        record = self.recorder.trial_attr(structure, self.guard.events)
+        record["discretised_at_step"] = self.discretise_step if self.structure else None
+        record["budget"] = self.settings.budget
+        record["structure"] = structure.to_dict()
+        return record

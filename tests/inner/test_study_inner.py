@@ -1,0 +1,111 @@
+"""The inner loop through whole studies on SQLite: learned knobs and gates recorded in each
+trial, and the sample-mode structure space derived from the model's gates, enumerated once."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from optuna_bigmodel import run_study
+from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.spec import parse_spec
+from optuna_bigmodel.structure import ChoiceGate
+from optuna_bigmodel.structure import named_gates
+from tests.inner._helpers import DATA
+from tests.inner._helpers import MODEL
+from tests.inner._helpers import tiny_gpt
+
+
+def _spec(tmp_path: Path, **fields: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": "inner",
+        "seed": 3,
+        "task": {"name": "markov_gpt", "model": dict(MODEL), "data": dict(DATA)},
+        "storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "run_dir": str(tmp_path / "runs"),
+        "trainer": {"max_steps": 12, "val_check_interval": 6, "accelerator": "cpu",
+                    "progress_bar": False},
+        "budget": {"n_trials": 2},
+        "sampler": {"name": "random"},
+    }  # fmt: skip
+    spec.update(fields)
+    return spec
+
+
+def test_learned_rate_and_gates_are_recorded_in_every_trial(tmp_path: Path) -> None:
+    spec = _spec(
+        tmp_path,
+        knobs={
+            "lr": {"axis": "strategy", "mode": "learn", "low": 1e-4, "high": 1.0, "init": 1e-2},
+            "warmup": {"axis": "strategy", "low": 0.0, "high": 4.0},
+        },
+        inner={"descent": "dynamic", "meta_lr": 0.05},
+        structure={"mode": "learn", "budget": 0.6},
+    )
+    study = run_study(parse_spec(spec), progress=False)
+    trials = study.get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    assert len(trials) == 2
+    for trial in trials:
+        assert set(trial.params) == {"warmup"}  # the learned rate is no sampled parameter
+        attrs = trial.user_attrs
+        assert 1e-4 <= attrs["learned"]["lr"]["final"] <= 1.0
+        assert attrs["structure"]["params_after"] <= 0.6 * attrs["structure"]["params_before"]
+        assert attrs["compute_steps"] == 24 and attrs["descent"] == "dynamic"
+
+
+def _gate_options(n_layers: int) -> dict[str, list[Any]]:
+    """Each gate's options, read off the gates themselves (independently of structure_knobs)."""
+    options = {}
+    for name, gate in named_gates(tiny_gpt(n_layers=n_layers).module):
+        if isinstance(gate, ChoiceGate):
+            options[name] = list(gate.names)
+        else:
+            options[name] = list(range(gate.min_kept, gate.n_units + 1))
+    return {name: values for name, values in options.items() if len(values) > 1}
+
+
+def test_a_grid_over_sampled_structures_enumerates_exactly_the_declared_gates(
+    tmp_path: Path,
+) -> None:
+    model = {**MODEL, "n_layers": 1}
+    spec = _spec(
+        tmp_path,
+        task={"name": "markov_gpt", "model": model, "data": dict(DATA)},
+        knobs={"lr": {"axis": "strategy", "mode": "fixed", "value": 0.05}},
+        structure={"mode": "sample"},
+        sampler={"name": "grid"},
+        trainer={"max_steps": 2, "val_check_interval": 2, "accelerator": "cpu",
+                 "progress_bar": False},
+        budget=None,
+    )  # fmt: skip
+    study = run_study(parse_spec(spec), progress=False)
+    options = _gate_options(1)
+    everything = {tuple(zip(options, combo)) for combo in itertools.product(*options.values())}
+    seen = [tuple((name, t.params[name]) for name in options) for t in study.trials]
+    assert len(everything) == 24 and sorted(seen) == sorted(everything)  # each exactly once
+    weights = {t.params["net.blocks.0.mlp.channels_gate"]: t.user_attrs["n_weights"]
+               for t in study.trials if t.params["net.blocks.0.attn.heads_gate"] == 2}  # fmt: skip
+    # Each kept channel group of 8 (d_ff 32 in 4 groups) adds fc + proj weights: 8*16*2 + 8.
+    assert [weights[k + 1] - weights[k] for k in (1, 2, 3)] == [264, 264, 264]
+
+
+def test_a_knob_that_reshapes_the_model_under_sampled_structure_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    spec = _spec(
+        tmp_path,
+        knobs={"n_layers": {"axis": "structure", "choices": [1, 2]}},
+        structure={"mode": "sample"},
+        sampler={"name": "grid"},
+        budget=None,
+    )
+    with pytest.raises(BadInputError, match="a sampled knob changes the model's shape"):
+        from optuna_bigmodel.inner import apply_sampled_structure
+
+        params = {"n_layers": 1, **{name: values[0] for name, values in _gate_options(1).items()}}
+        apply_sampled_structure(tiny_gpt(n_layers=2).module, params)
+    assert parse_spec(spec).structure.mode == "sample"
