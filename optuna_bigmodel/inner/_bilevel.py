@@ -12,9 +12,11 @@ import torch
 
 from optuna_bigmodel._errors import BadInputError
 from optuna_bigmodel.inner._gates import GateLearner
+from optuna_bigmodel.inner._gates import saved_structure
 from optuna_bigmodel.inner._plan import InnerPlan
 from optuna_bigmodel.strategy import check_no_external_scheduler
 from optuna_bigmodel.strategy import HypergradientController
+from optuna_bigmodel.structure import apply_structure
 from optuna_bigmodel.structure import set_gate_mode
 from optuna_bigmodel.structure import structure_parameters
 
@@ -38,7 +40,9 @@ class BilevelTuning(pl.Callback):
     The module needs ``search_loss(batch) -> Tensor``; the datamodule ``search_dataloader()``
     (the built-in ones carve it with ``configure_inner_loop``). Records (``learned``,
     ``structure``, ``compute_steps``) go to ``self.records`` and, given a ``trial``, to its user
-    attributes from global rank 0.
+    attributes from global rank 0. A run resumed from a Lightning checkpoint (``ckpt_path``)
+    resumes the learned values, tangents, gate optimiser, budget multiplier and records, and a
+    structure already discretised stays fixed.
 
     Example:
 
@@ -66,6 +70,7 @@ class BilevelTuning(pl.Callback):
         self.search_steps = 0
         self._search: Iterator[Any] | None = None
         self._search_loader: Any = None
+        self._resumed: dict[str, Any] | None = None
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -73,7 +78,11 @@ class BilevelTuning(pl.Callback):
         if stage != "fit":
             return
         structure = self.plan.structure
-        if self.plan.learns_structure:
+        fixed = saved_structure(_saved_state(trainer, self.state_key))
+        if fixed is not None:
+            # Resuming after the discretisation: the checkpoint holds masks, not logits.
+            apply_structure(pl_module, fixed)
+        elif self.plan.learns_structure:
             # Before configure_optimizers: learn mode makes the logits the optimisers must skip.
             set_gate_mode(
                 pl_module,
@@ -121,6 +130,8 @@ class BilevelTuning(pl.Callback):
         if self.plan.needs_search_split:
             self._search_loader = trainer.datamodule.search_dataloader()
             self._search = iter(self._search_loader)
+        if self._resumed is not None:
+            self._resume(self._resumed)
 
     def _make_controller(self, trainer: pl.Trainer, total: int) -> HypergradientController:
         optimizer = trainer.optimizers[0]
@@ -199,6 +210,28 @@ class BilevelTuning(pl.Callback):
             return grads
         return [None if g is None else trainer.strategy.reduce(g, reduce_op="mean") for g in grads]
 
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"search_steps": self.search_steps}
+        if self.controller is not None:
+            state["controller"] = self.controller.state_dict()
+        if self.gates is not None:
+            state["gates"] = self.gates.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Lightning restores callbacks before on_train_start builds the controller and gates.
+        self._resumed = state_dict
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        self.search_steps = int(state["search_steps"])
+        if self.controller is not None and "controller" in state:
+            self.controller.load_state_dict(state["controller"])
+        if self.gates is not None and "gates" in state:
+            self.gates.load_state_dict(state["gates"])
+        self._resumed = None
+
     # -- the end -------------------------------------------------------------------------------
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -211,6 +244,15 @@ class BilevelTuning(pl.Callback):
         if self.trial is not None and trainer.is_global_zero:
             for key, value in self.records.items():
                 self.trial.set_user_attr(key, value)
+
+
+def _saved_state(trainer: pl.Trainer, key: str) -> dict[str, Any] | None:
+    """This callback's state in the checkpoint the run resumes from, if any."""
+    path = trainer.ckpt_path
+    if not path:
+        return None
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    return checkpoint.get("callbacks", {}).get(key)
 
 
 def _check_gates_not_in_optimisers(trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

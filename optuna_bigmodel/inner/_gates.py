@@ -40,7 +40,8 @@ class GateLearner:
         self.module = module
         self.settings = settings
         self.parameters = list(structure_parameters(module))
-        self.optimizer = torch.optim.Adam(self.parameters, lr=settings.gate_lr)
+        # No logits when a resumed run's gates were already discretised.
+        self.optimizer = torch.optim.Adam(self.parameters, lr=settings.gate_lr) if self.parameters else None
         warmup = int(settings.warmup_fraction * total_steps)
         self.budget = SizeBudget(settings.budget, warmup_steps=warmup, lr=settings.gate_lr)
         self.guard = CollapseGuard()
@@ -81,6 +82,27 @@ class GateLearner:
             apply_structure(self.module, self.structure)
         return self.structure
 
+    def state_dict(self) -> dict[str, Any]:
+        """What resuming needs beside the model's own tensors (the logits or masks)."""
+        return {
+            "optimizer": self.optimizer.state_dict() if self.learning else None,
+            "budget": self.budget.state_dict(),
+            "guard": self.guard.state_dict(),
+            "recorder": self.recorder.state_dict(),
+            "structure": None if self.structure is None else self.structure.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resumes from :meth:`state_dict`; a discretised structure must already be applied
+        (see :func:`saved_structure`)."""
+        if state["structure"] is not None:
+            self.structure = Structure.from_dict(state["structure"])
+        elif state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.budget.load_state_dict(state["budget"])
+        self.guard.load_state_dict(state["guard"])
+        self.recorder.load_state_dict(state["recorder"])
+
     def record(self) -> dict[str, Any]:
         """The trial attribute ``structure`` (discretising now if the run ended early)."""
         structure = self.structure or discretise(self.module, target=self.settings.budget)
@@ -89,3 +111,10 @@ class GateLearner:
         record["budget"] = self.settings.budget
         record["structure"] = structure.to_dict()
         return record
+
+
+def saved_structure(state: dict[str, Any] | None) -> Structure | None:
+    """The discretised structure in a saved :meth:`GateLearner.state_dict`, if it had one."""
+    if not state or not state.get("gates") or state["gates"]["structure"] is None:
+        return None
+    return Structure.from_dict(state["gates"]["structure"])

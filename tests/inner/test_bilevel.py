@@ -205,3 +205,48 @@ def test_gate_logits_in_the_weights_optimiser_are_refused() -> None:
 def test_data_without_a_search_split_is_refused() -> None:
     with pytest.raises(BadInputError, match="search_dataloader"):
         _fit_plain(_WithSearchLoss(), None)
+
+
+@pytest.mark.parametrize("stop_at, discretised", [(10, False), (18, True)])
+def test_a_run_resumed_from_its_checkpoint_continues_what_it_learned(
+    tmp_path: Any, stop_at: int, discretised: bool
+) -> None:
+    plan = InnerPlan(
+        descent="dynamic",
+        lr=LearnedValue(1e-3, 1e-4, 1.0),
+        structure=StructureSpec(mode="learn", budget=0.5, discretise_at=0.7),
+    )
+    # The first run stops at `stop_at` of a 24-step run, like a worker killed there.
+    class _Kill(pl.Callback):
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            trainer.should_stop = trainer.global_step >= stop_at
+
+    first = BilevelTuning(plan)
+    trainer = _trainer(max_steps=24, callbacks=[first, _Kill()])
+    trainer.fit(tiny_gpt().module, datamodule=tiny_gpt().datamodule)
+    path = str(tmp_path / "last.ckpt")
+    trainer.save_checkpoint(path)
+    lr_then = first.controller.current_values()["lr"]
+    resumed = BilevelTuning(plan)
+    build = tiny_gpt()
+    seen: dict[str, Any] = {}
+
+    class _AtStart(pl.Callback):
+        def on_train_start(self, trainer: Any, module: Any) -> None:
+            seen["lr"] = resumed.controller.current_values()["lr"]
+            seen["fixed"] = all(g.mode == "fixed" for _, g in named_gates(module))
+
+    trainer = _trainer(max_steps=24, callbacks=[resumed, _AtStart()])
+    trainer.fit(build.module, datamodule=build.datamodule, ckpt_path=path)
+    assert seen["lr"] == pytest.approx(lr_then)  # not back at its init
+    assert seen["fixed"] is discretised
+    steps = [step for step, _ in resumed.records["learned"]["lr"]["trajectory"]]
+    assert steps == list(range(24))  # the trajectory before the stop is kept
+    assert resumed.records["compute_steps"] == 24 + 24  # the rate learns on every step
+    assert resumed.records["structure"]["params_after"] <= 0.5 * count_weights(build.module.net)
+
+
+def _trainer(**kwargs: Any) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      num_sanity_val_steps=0, limit_val_batches=0, **kwargs)  # fmt: skip
