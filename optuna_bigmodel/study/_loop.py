@@ -8,14 +8,17 @@ running the study again evaluates it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import sys
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType, TracebackType
 
 import optuna
@@ -48,12 +51,15 @@ class Terminated(KeyboardInterrupt):
 
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
-    """While inside, SIGTERM raises `Terminated` in the main thread (a no-op in other threads)."""
+    """While inside, SIGTERM raises `Terminated` in the main thread (a no-op in other threads).
+
+    Inside `graceful_stop` as well, the first SIGTERM only asks the training run to stop.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     _received_sigterm.clear()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, _on_stop_signal)
     try:
         yield
     finally:
@@ -65,9 +71,72 @@ def sigterm_interrupts() -> Iterator[None]:
 _received_sigterm = threading.Event()
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    _received_sigterm.set()
-    raise Terminated()
+@dataclass
+class _StopRequest:
+    """A training run that can stop cleanly is in progress (`armed`); a signal asked it to stop."""
+
+    armed: bool = False
+    signum: int | None = None
+
+
+_stop = _StopRequest()
+
+
+@contextmanager
+def graceful_stop(enabled: bool = True) -> Iterator[None]:
+    """While inside, the first SIGINT or SIGTERM only asks the run to stop; a second one raises.
+
+    The training run polls `stop_requested` between steps, saves a checkpoint and raises
+    `interruption_for` the signal. A request that arrives too late for the run to act on (it was
+    finishing) stays pending: `run_trials` stops after telling the study how the trial ended.
+    Only in the main thread, and only for runs that train in this process (`enabled`).
+    """
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _stop.armed = True
+    try:
+        yield
+    except BaseException:
+        _stop.signum = None  # the run stopped (on the request or otherwise): nothing is pending
+        raise
+    finally:
+        _stop.armed = False
+        for sig, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(sig, handler)
+
+
+def stop_requested() -> int | None:
+    """The signal that asked the running training to stop, if one did."""
+    return _stop.signum if _stop.armed else None
+
+
+def interruption_for(signum: int) -> KeyboardInterrupt:
+    """The exception by which a stop on `signum` leaves the training run and the trial."""
+    _stop.signum = None
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    if signum == signal.SIGTERM:
+        _received_sigterm.set()
+    if _stop.armed and _stop.signum is None:
+        _stop.signum = signum
+        _say("stopping after the current step, with a checkpoint; signal again to stop at once")
+        return
+    raise interruption_for(signum)
+
+
+def _stop_if_requested() -> None:
+    if _stop.signum is not None:
+        raise interruption_for(_stop.signum)
+
+
+def _say(message: str) -> None:
+    with contextlib.suppress(RuntimeError, OSError):  # stderr busy in the interrupted frame
+        print(message, file=sys.stderr, flush=True)
 
 
 class TrialsKeepFailing(RuntimeError):
@@ -94,6 +163,7 @@ def run_trials(
         frozen = run_one_trial(study, trial, objective)
         for callback in callbacks:
             callback(study, frozen)
+        _stop_if_requested()  # a stop asked for while the trial was finishing ends the worker now
         failures = failures + 1 if frozen.state == TrialState.FAIL else 0
         if failures >= MAX_CONSECUTIVE_FAILURES:
             reason = frozen.user_attrs.get("fail_reason", "unknown")
@@ -126,6 +196,10 @@ def run_one_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective
             terminated = isinstance(err, Terminated) or _received_sigterm.is_set()
             _fail(study, trial, "terminated" if terminated else "interrupted")
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            if isinstance(err, SystemExit):
+                # Lightning ends an interrupted fit with SystemExit (code 0 after SIGTERM); leave as
+                # the interruption it was, so the worker exits as on Ctrl-C.
+                raise (Terminated() if terminated else KeyboardInterrupt()) from err
             raise
         except BadInputError as err:
             _fail(study, trial, f"bad input: {err}")

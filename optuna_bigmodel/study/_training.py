@@ -14,7 +14,9 @@ import pytorch_lightning as pl
 import torch
 
 from optuna_bigmodel.callbacks import OptunaPruning
-from optuna_bigmodel.study._loop import TrialFailure
+from optuna_bigmodel.inner import prepare_trial
+from optuna_bigmodel.study._checkpoints import TrialCheckpoint, checkpoint_dir
+from optuna_bigmodel.study._loop import TrialFailure, graceful_stop
 
 if TYPE_CHECKING:
     from optuna_bigmodel.spec import StudySpec, TrainerSpec
@@ -53,16 +55,18 @@ def train_trial(
     trial: optuna.trial.BaseTrial,
     *,
     rank_zero: bool = True,
+    ckpt_path: str | None = None,
     **trainer_overrides: Any,
 ) -> TrialOutcome:
     """Trains one trial (or this rank's share of it) and says how it ended.
 
     A CUDA out-of-memory error ends it as failed with reason ``oom`` after the memory it held is
     given back, so the next trial in this process starts from an empty device. `rank_zero` says
-    whether this process records the trial's device and optimum (only one rank does).
+    whether this process records the trial's device and optimum (only one rank does). With
+    `ckpt_path` training resumes from that Lightning checkpoint (see `study._checkpoints`).
     """
     try:
-        return _fit(spec, task, params, seed, trial, rank_zero, trainer_overrides)
+        return _fit(spec, task, params, seed, trial, rank_zero, ckpt_path, trainer_overrides)
     except Exception as err:
         if not is_out_of_memory(err):
             raise
@@ -79,20 +83,35 @@ def _fit(
     seed: int,
     trial: optuna.trial.BaseTrial,
     rank_zero: bool,
+    ckpt_path: str | None,
     trainer_overrides: dict[str, Any],
 ) -> TrialOutcome:
     pl.seed_everything(seed, workers=True, verbose=False)
-    built = task.build(params, spec.task.model, spec.task.data, seed)
+    # The trial's model and data, and its inner loop (learned knobs, gates, early stopping).
+    prepared = prepare_trial(spec, task, params, seed, trial if rank_zero else None)
+    built = prepared.build
     pruning = OptunaPruning(trial, spec.metric, on_nonfinite=spec.trainer.on_nonfinite)
-    trainer = make_trainer(spec.trainer, pruning, **trainer_overrides)
+    folder = checkpoint_dir(spec.run_dir, spec.name, trial.number)
+    checkpoint = TrialCheckpoint(folder, trial.number)
+    callbacks = (checkpoint, *prepared.callbacks)
+    trainer = make_trainer(spec.trainer, pruning, *callbacks, **trainer_overrides)
     if rank_zero:
-        trial.set_user_attr("device", str(trainer.strategy.root_device))
-        if trainer.num_devices > 1:
-            trial.set_user_attr("n_devices", trainer.num_devices)
-        if built.optimum is not None:
-            trial.set_user_attr("optimum", built.optimum)
-    trainer.fit(built.module, datamodule=built.datamodule)
+        _record_run(trial, trainer, built.optimum)
+    # A signal stops the run between steps, with a checkpoint, when it trains in this process only
+    # (DDP ranks are stopped by their launcher; Lightning checkpoints them on SIGTERM).
+    with graceful_stop(enabled=trainer.strategy.launcher is None):
+        trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=ckpt_path)
+    if rank_zero and ckpt_path is not None:
+        trial.set_user_attr("trained_steps", trainer.global_step - checkpoint.first_step)
     return outcome_of(pruning)
+
+
+def _record_run(trial: optuna.trial.BaseTrial, trainer: pl.Trainer, optimum: float | None) -> None:
+    trial.set_user_attr("device", str(trainer.strategy.root_device))
+    if trainer.num_devices > 1:
+        trial.set_user_attr("n_devices", trainer.num_devices)
+    if optimum is not None:
+        trial.set_user_attr("optimum", optimum)
 
 
 def outcome_of(pruning: OptunaPruning) -> TrialOutcome:
@@ -106,8 +125,11 @@ def outcome_of(pruning: OptunaPruning) -> TrialOutcome:
     return TrialOutcome("complete", value)
 
 
-def make_trainer(settings: TrainerSpec, pruning: OptunaPruning, **overrides: Any) -> pl.Trainer:
-    """The Lightning trainer of a trial, from the study's trainer settings."""
+def make_trainer(
+    settings: TrainerSpec, pruning: OptunaPruning, *callbacks: pl.Callback, **overrides: Any
+) -> pl.Trainer:
+    """The Lightning trainer of a trial, from the study's trainer settings, with the pruning
+    callback and any others."""
     kwargs: dict[str, Any] = {
         "max_steps": settings.max_steps,
         "max_epochs": settings.max_epochs,
@@ -116,9 +138,9 @@ def make_trainer(settings: TrainerSpec, pruning: OptunaPruning, **overrides: Any
         "devices": settings.devices,
         "accelerator": settings.accelerator,
         "precision": settings.precision,
-        "callbacks": [pruning],
+        "callbacks": [pruning, *callbacks],
         "logger": False,
-        "enable_checkpointing": False,
+        "enable_checkpointing": True,  # our TrialCheckpoint saves; Lightning adds no ModelCheckpoint
         "enable_progress_bar": settings.progress_bar,
         "enable_model_summary": False,
         "num_sanity_val_steps": 0,
