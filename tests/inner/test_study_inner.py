@@ -12,6 +12,7 @@ import pytest
 
 from optuna_bigmodel import run_study
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.inner import apply_sampled_structure
 from optuna_bigmodel.spec import parse_spec
 from optuna_bigmodel.structure import ChoiceGate
 from optuna_bigmodel.structure import named_gates
@@ -93,19 +94,23 @@ def test_a_grid_over_sampled_structures_enumerates_exactly_the_declared_gates(
     assert [weights[k + 1] - weights[k] for k in (1, 2, 3)] == [264, 264, 264]
 
 
-def test_a_knob_that_reshapes_the_model_under_sampled_structure_is_a_clear_error(
-    tmp_path: Path,
-) -> None:
+def test_a_knob_that_reshapes_the_model_under_sampled_structure_is_a_clear_error() -> None:
+    # The space was derived from a 1-layer model; a trial whose n_layers knob gives 2 layers
+    # has gates without a value.
+    params = {"n_layers": 2, **{name: values[0] for name, values in _gate_options(1).items()}}
+    with pytest.raises(BadInputError, match="a sampled knob changes the model's shape"):
+        apply_sampled_structure(tiny_gpt(n_layers=2).module, params)
+
+
+def test_early_stopping_ends_a_trial_whose_metric_stops_improving(tmp_path: Path) -> None:
+    # A rate far below float32 resolution leaves the weights, and so val_loss, exactly as they are.
     spec = _spec(
         tmp_path,
-        knobs={"n_layers": {"axis": "structure", "choices": [1, 2]}},
-        structure={"mode": "sample"},
-        sampler={"name": "grid"},
-        budget=None,
-    )
-    with pytest.raises(BadInputError, match="a sampled knob changes the model's shape"):
-        from optuna_bigmodel.inner import apply_sampled_structure
-
-        params = {"n_layers": 1, **{name: values[0] for name, values in _gate_options(1).items()}}
-        apply_sampled_structure(tiny_gpt(n_layers=2).module, params)
-    assert parse_spec(spec).structure.mode == "sample"
+        knobs={"lr": {"axis": "strategy", "mode": "fixed", "value": 1e-12}},
+        trainer={"max_steps": 40, "val_check_interval": 4, "accelerator": "cpu",
+                 "progress_bar": False, "early_stopping": 1},
+        budget={"n_trials": 1},
+    )  # fmt: skip
+    (trial,) = run_study(parse_spec(spec), progress=False).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [4, 8]  # no improvement at 8: patience 1 spent
