@@ -57,7 +57,7 @@ def build_digits_mlp(
         ),
     )
     module = CrossEntropyModule(
-        net, settings["optimizer"], settings["lr"], settings["weight_decay"]
+        net, settings["optimizer"], settings["lr"], settings["weight_decay"], settings["l1"]
     )
     return TaskBuild(module, datamodule, optimum=None)
 
@@ -73,7 +73,8 @@ DIGITS_MLP = Task(
 Data settings (``task.data``), with defaults: ``batch_size`` 64, ``seed`` 0 (fixes the 1197 / 300 /
 300 train / val / test split, stratified by class). Model settings (``task.model``): ``hidden`` 64,
 ``depth`` 2 (hidden layers; 0 gives a linear classifier), ``dropout`` 0.0, ``lr`` 3e-3,
-``optimizer`` ``"adam"`` (or ``"sgd"``, ``"momentum"``, ``"adamw"``), ``weight_decay`` 0.0.
+``optimizer`` ``"adam"`` (or ``"sgd"``, ``"momentum"``, ``"adamw"``), ``weight_decay`` 0.0 (L2), ``l1`` 0.0 (L1 penalty on
+the weights, added to the training loss).
 Every setting but the data ``seed`` can also be a knob. The best loss is unknown:
 ``TaskBuild.optimum`` is None. The module also logs ``val_acc`` and ``test_acc``.
 """

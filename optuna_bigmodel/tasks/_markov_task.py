@@ -78,7 +78,7 @@ def build_markov_gpt(
     )
     net = seeded_init(seed, lambda: GPT(_gpt_config(settings)))
     module = CrossEntropyModule(
-        net, settings["optimizer"], settings["lr"], settings["weight_decay"]
+        net, settings["optimizer"], settings["lr"], settings["weight_decay"], settings["l1"]
     )
     return TaskBuild(module, datamodule, optimum=source.optimal_loss(settings["seq_len"]))
 
@@ -137,7 +137,8 @@ tokens fix the next one's distribution), ``branching`` 3 (possible next tokens p
 
 Model settings (``task.model``): ``d_model`` 32, ``n_layers`` 2, ``n_heads`` 2 (must divide
 ``d_model``), ``d_ff`` 4 * ``d_model``, ``dropout`` 0.0, ``lr`` 3e-3, ``optimizer`` ``"adam"``
-(or ``"sgd"``, ``"momentum"``, ``"adamw"``), ``weight_decay`` 0.0.
+(or ``"sgd"``, ``"momentum"``, ``"adamw"``), ``weight_decay`` 0.0 (L2), ``l1`` 0.0 (L1 penalty on
+the weights, added to the training loss).
 
 Every setting but the data ``seed`` can also be a knob. ``TaskBuild.optimum`` is
 ``source.optimal_loss(seq_len)``: the expected loss of the true source, which no model beats

@@ -24,10 +24,17 @@ class CrossEntropyModule(pl.LightningModule):
         optimizer: One of ``"sgd"``, ``"momentum"``, ``"adam"``, ``"adamw"``.
         lr: The learning rate.
         weight_decay: The weight decay; ``make_optimizer`` says how each optimiser applies it.
+        l1: The weight of an L1 penalty ``l1 * sum(|w|)`` over the weights (not the gates),
+            added to the training loss only (``train_loss`` logs the data term).
     """
 
     def __init__(
-        self, net: nn.Module, optimizer: str = "adam", lr: float = 3e-3, weight_decay: float = 0.0
+        self,
+        net: nn.Module,
+        optimizer: str = "adam",
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        l1: float = 0.0,
     ) -> None:
         super().__init__()
         self.net = net
@@ -42,6 +49,8 @@ class CrossEntropyModule(pl.LightningModule):
     ) -> torch.Tensor:
         loss, _ = self._loss_and_accuracy(batch)
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        if self.hparams.l1:
+            return loss + self.hparams.l1 * sum(p.abs().sum() for p in weight_parameters(self))
         return loss
 
     def search_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

@@ -19,6 +19,7 @@ OPTIMIZER_SETTINGS = (
     float_setting("lr", 3e-3, 0.0, low_open=True),
     choice_setting("optimizer", "adam", OPTIMIZER_NAMES),
     float_setting("weight_decay", 0.0, 0.0),
+    float_setting("l1", 0.0, 0.0),  # L1 penalty; the module adds it to the training loss
 )
 
 

@@ -72,7 +72,7 @@ def test_defaults_and_overrides() -> None:
     linears = [m for m in built.module.net if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(64, 64), (64, 64), (64, 10)]
     assert built.datamodule.batch_size == 64 and built.optimum is None
-    assert built.module.hparams == {"optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0}
+    assert built.module.hparams == {"optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0, "l1": 0.0}
     built = _build({"depth": 0, "batch_size": 16}, model={"depth": 3}, data={"batch_size": 8})
     assert len(built.module.net) == 1 and built.datamodule.batch_size == 16
 

@@ -52,7 +52,7 @@ def test_defaults() -> None:
     data = built.datamodule
     assert (data.source.order, data.batch_size) == (2, 32)
     assert data.sizes == {"train": 2048, "val": 256, "test": 256}
-    assert built.module.hparams == {"optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0}
+    assert built.module.hparams == {"optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0, "l1": 0.0}
     assert built.optimum == pytest.approx(data.source.optimal_loss(32))
     assert 0 < built.optimum < np.log(3)  # at most 3 equally likely successors
 
@@ -212,3 +212,21 @@ def test_with_dropout_the_runner_seeding_makes_runs_repeat() -> None:
     first = _fit_val_loss(params, seed=3)
     pl.seed_everything(3, verbose=False)
     assert _fit_val_loss(params, seed=3) == first
+
+
+def test_the_l1_setting_adds_its_penalty_to_the_training_loss() -> None:
+    import torch
+
+    from optuna_bigmodel.structure import weight_parameters
+    from optuna_bigmodel.tasks import resolve_task
+
+    settings = ({"d_model": 8, "n_layers": 1}, {"n_train": 16, "seq_len": 4})
+    plain = resolve_task("markov_gpt").build({}, *settings, 0)
+    penalised = resolve_task("markov_gpt").build({"l1": 0.01}, *settings, 0)
+    plain.datamodule.setup()
+    batch = next(iter(plain.datamodule.train_dataloader()))
+    penalty = 0.01 * sum(p.abs().sum() for p in weight_parameters(plain.module))
+    penalised.module.log = plain.module.log = lambda *args, **kwargs: None  # no trainer attached
+    with torch.no_grad():
+        got = penalised.module.training_step(batch, 0) - plain.module.training_step(batch, 0)
+    torch.testing.assert_close(got, penalty)
