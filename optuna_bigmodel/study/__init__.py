@@ -1,5 +1,10 @@
 """The outer loop: studies launched from specs, their storage, workers and samplers."""
 
+from optuna_bigmodel.study._distributed import (
+    ask_on_rank_zero,
+    is_global_rank_zero,
+    tell_on_rank_zero,
+)
 from optuna_bigmodel.study._exhaustive import queue_grid
 from optuna_bigmodel.study._loop import TrialFailure, TrialsKeepFailing, run_trials
 from optuna_bigmodel.study._objective import LightningObjective
@@ -17,8 +22,10 @@ __all__ = [
     "TrialsKeepFailing",
     "WarmStart",
     "WorkerFailed",
+    "ask_on_rank_zero",
     "default_storage_url",
     "derived_seed",
+    "is_global_rank_zero",
     "launch_workers",
     "make_pruner",
     "make_sampler",
@@ -27,5 +34,6 @@ __all__ = [
     "run_study",
     "run_trials",
     "run_worker",
+    "tell_on_rank_zero",
     "warm_start",
 ]

@@ -13,7 +13,7 @@ import optuna
 import pytorch_lightning as pl
 
 from optuna_bigmodel.callbacks import OptunaPruning
-from optuna_bigmodel.study._distributed import ask_on_rank_zero, tell_on_rank_zero
+from optuna_bigmodel.study import ask_on_rank_zero, tell_on_rank_zero
 from tests.distributed._ranked_task import build_ranked
 
 PRUNERS = {

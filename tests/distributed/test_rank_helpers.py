@@ -9,12 +9,8 @@ import os
 import optuna
 import pytest
 
-from optuna_bigmodel.study._distributed import (
-    TRIAL_ENV,
-    ask_on_rank_zero,
-    is_global_rank_zero,
-    tell_on_rank_zero,
-)
+from optuna_bigmodel.study import ask_on_rank_zero, is_global_rank_zero, tell_on_rank_zero
+from optuna_bigmodel.study._distributed import TRIAL_ENV
 
 LAUNCH_VARS = ("RANK", "SLURM_PROCID", "SLURM_NTASKS", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE",
                TRIAL_ENV)  # fmt: skip
