@@ -57,10 +57,12 @@ class TinyData(pl.LightningDataModule):
         y = 2 * x - 1 + 0.1 * torch.randn(256, 1, generator=generator)
         self.train_set = TensorDataset(x[:192], y[:192])
         self.val_set = TensorDataset(x[192:], y[192:])
-        self.shuffle = torch.Generator().manual_seed(seed)
+        self.seed = seed
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=16, shuffle=True, generator=self.shuffle)
+        # Made here, not kept: ddp_spawn pickles the datamodule, and a torch.Generator cannot be.
+        shuffle = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train_set, batch_size=16, shuffle=True, generator=shuffle)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=64)

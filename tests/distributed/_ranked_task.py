@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from optuna_bigmodel.tasks import Task, TaskBuild
 from optuna_bigmodel.testing._tiny_task import TinyData, TinyRegression
@@ -63,25 +62,12 @@ class RankedRegression(TinyRegression):
             file.write(json.dumps(entry) + "\n")
 
 
-class RankedData(TinyData):
-    """TinyData that makes its shuffling generator when asked: ddp_spawn cannot pickle one."""
-
-    def __init__(self, seed: int) -> None:
-        super().__init__(seed)
-        self.shuffle_seed = seed
-        del self.shuffle
-
-    def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return DataLoader(self.train_set, batch_size=16, shuffle=True, generator=generator)
-
-
 def build_ranked(
     params: Mapping[str, Any], model: Mapping[str, Any], data: Mapping[str, Any], seed: int
 ) -> TaskBuild:
     torch.manual_seed(seed)
     module = RankedRegression({**model, **params}, params, str(data["record_dir"]))
-    return TaskBuild(module=module, datamodule=RankedData(seed))
+    return TaskBuild(module=module, datamodule=TinyData(seed))
 
 
 ranked_task = Task(name="ranked", build=build_ranked, description="per-rank metrics, for tests")

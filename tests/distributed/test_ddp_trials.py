@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from optuna_bigmodel import BadInputError, parse_spec, run_study
+from optuna_bigmodel.testing import build_tiny
+from tests.conftest import tiny_spec
 from tests.distributed._ranked_task import read_records
 from tests.distributed._specs import ALWAYS, ranked_spec
 
@@ -62,3 +65,20 @@ def test_a_metric_missing_on_one_rank_is_a_clear_error_not_a_hang(tmp_path: Path
     missing = r"'val_loss' was not logged during validation on global rank\(s\) 1 of 2"
     with pytest.raises(BadInputError, match=missing):
         _run(tmp_path, missing_on_rank=1)
+
+
+def test_the_tiny_tasks_data_keeps_no_generator_and_shuffles_the_same_each_time() -> None:
+    # ddp_spawn sends the datamodule to its processes through torch.multiprocessing, which fails
+    # to rebuild a torch.Generator there; the loader makes its own, from the seed.
+    data = build_tiny({}, {}, {}, seed=3).datamodule
+    assert not any(isinstance(value, torch.Generator) for value in vars(data).values())
+    first, again = (next(iter(data.train_dataloader()))[0] for _ in range(2))
+    assert torch.equal(first, again)
+
+
+def test_a_tiny_task_study_runs_with_ddp_spawn_on_two_cpu_processes(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, budget={"n_trials": 1})
+    spec["trainer"].update(devices=2, strategy="ddp_spawn")
+    (trial,) = run_study(parse_spec(spec), progress=False).trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["n_devices"] == 2 and sorted(trial.intermediate_values) == [4, 8]
