@@ -21,7 +21,7 @@ from optuna_bigmodel.study._samplers import grid_points, is_exhaustive, make_sam
 from optuna_bigmodel.study._seeds import derived_seed
 from optuna_bigmodel.study._storage import default_storage_url, open_storage
 from optuna_bigmodel.study._warm_start import warm_start
-from optuna_bigmodel.study._workers import launch_workers
+from optuna_bigmodel.study._workers import gpus_per_trial, launch_workers
 from optuna_bigmodel.tasks import resolve_task
 
 if TYPE_CHECKING:
@@ -68,7 +68,8 @@ def run_study(
             in tests or benchmarks); the knobs, sampler, storage and budget are still the spec's.
         sampler: An Optuna sampler object used instead of the spec's sampler.
         pruner: An Optuna pruner object used instead of the spec's pruner.
-        workers: Processes on this machine sharing the storage; each pinned to one GPU if any.
+        workers: Processes on this machine sharing the storage; where there are GPUs, each
+            is pinned to its own ``trainer.devices`` of them.
         warm_start_from: Queue the best configurations of an earlier study first.
         allow_changed_space: Continue a stored study whose knobs, task or metric changed.
         progress: Print a line per finished trial.
@@ -104,7 +105,7 @@ def run_study(
         warm_start(study, source, knobs, warm_start_from.top_k)
     if workers > 1:
         with sigterm_interrupts():
-            launch_workers(url, spec.name, workers)
+            launch_workers(url, spec.name, workers, gpus_per_worker=gpus_per_trial(spec.trainer))
         return study
     run_objective = objective or LightningObjective(spec, task, knobs)  # type: ignore[arg-type]
     _run(study, spec, run_objective, exhaustive, progress)
