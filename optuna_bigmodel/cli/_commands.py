@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.cli._probe import probe  # noqa: F401 - `main` finds each command here
 from optuna_bigmodel.spec import StudySpec, load_spec
 from optuna_bigmodel.study import WarmStart, default_storage_url, open_storage, run_study
 from optuna_bigmodel.study import run_worker as join_study

@@ -1,8 +1,10 @@
-"""The command line: `optuna-bigmodel run | worker | studies | best | report`."""
+"""The command line: `optuna-bigmodel run | worker | studies | best | report | probe`."""
 
 from __future__ import annotations
 
 import argparse
+
+from optuna_bigmodel.cli._probe import add_probe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_studies(commands)
     _add_best(commands)
     _add_report(commands)
+    add_probe(commands)
     return parser
 
 
