@@ -19,12 +19,14 @@ class SkipWhenShut:
     the block and checks exactly that; a module whose output differs from its input (not a
     residual block) keeps running, with a warning. Later calls return the input untouched.
 
-    The stand-in only acts while ``gate`` still holds the logits it froze: switch the gate off,
-    fix it or start learning again, and ``module`` runs as before.
+    The stand-in acts while ``gate`` holds the logits it froze, or a fixed mask that shuts the
+    unit (a learned structure discretised later drops a frozen unit); switched off, kept by a
+    mask, or learning anew, ``module`` runs as before.
 
     Args:
         module: A module the unit owns whole.
         gate: The unit's gate.
+        unit: The unit's index in ``gate``.
         name: How warnings name the module.
         keep_in_graph: Under DDP every parameter must get a gradient at each step, unless DDP
             looks for unused ones; then the input is returned plus zero times the parameters'
@@ -32,11 +34,20 @@ class SkipWhenShut:
     """
 
     def __init__(
-        self, module: nn.Module, gate: Gate, name: str, keep_in_graph: bool, original: Any = None
+        self,
+        module: nn.Module,
+        gate: Gate,
+        unit: int,
+        name: str,
+        keep_in_graph: bool,
+        original: Any = None,
     ) -> None:
         self.module = module
         self.gate = gate
+        self.unit = unit
         self.logits = gate.logits
+        self._mask_seen: tuple[int, int] | None = None  # (id, version) of the last mask read
+        self._mask_shuts = False
         self.name = name
         self.keep_in_graph = keep_in_graph
         self.returns_input: bool | None = None  # unknown until the first call checks it
@@ -45,12 +56,24 @@ class SkipWhenShut:
         self.original = original
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not args or self.gate.logits is not self.logits or self.returns_input is False:
+        if not args or self.returns_input is False or not self._shut():
             return self._run(*args, **kwargs)
         if self.returns_input is None:
             return self._check(*args, **kwargs)
         self.skipped += 1
         return self._passthrough(args[0])
+
+    def _shut(self) -> bool:
+        gate = self.gate
+        if gate.logits is not None:
+            return gate.logits is self.logits
+        if gate.mask is None:
+            return False
+        # Reading the mask syncs with the device: only when it is a new one, or was changed.
+        seen = (id(gate.mask), gate.mask._version)
+        if seen != self._mask_seen:
+            self._mask_seen, self._mask_shuts = seen, float(gate.mask[self.unit]) == 0.0
+        return self._mask_shuts
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         if self.original is not None:
@@ -86,14 +109,16 @@ class SkipWhenShut:
         return state
 
 
-def install_skip(module: nn.Module, gate: Gate, name: str, keep_in_graph: bool) -> SkipWhenShut:
+def install_skip(
+    module: nn.Module, gate: Gate, unit: int, name: str, keep_in_graph: bool
+) -> SkipWhenShut:
     """Puts a :class:`SkipWhenShut` in place of ``module.forward`` (once) and returns it."""
     current = module.__dict__.get("forward")
     if isinstance(current, SkipWhenShut):
-        if current.logits is gate.logits:
+        if current.logits is gate.logits and current.unit == unit:
             return current
         current = current.original  # a stand-in from an earlier learning run: replace it
-    skip = SkipWhenShut(module, gate, name, keep_in_graph, original=current)
+    skip = SkipWhenShut(module, gate, unit, name, keep_in_graph, original=current)
     module.forward = skip  # type: ignore[method-assign]
     return skip
 

@@ -100,8 +100,9 @@ class StructurePruning(pl.Callback):
 
     Note:
         Skipping swaps the owned modules' ``forward`` for a stand-in (it has not been tried with
-        ``torch.compile``). The stand-in acts only while the gate keeps the logits it froze, so a
-        gate switched off or fixed later runs its blocks again. Whatever moves a frozen logit
+        ``torch.compile``). The stand-in acts while the gate keeps the logits it froze, or a mask
+        that shuts the unit (a structure discretised later drops it); a gate switched off, or
+        fixed with the unit kept, runs its blocks again. Whatever moves a frozen logit
         (optimiser momentum, a :class:`~optuna_bigmodel.structure.CollapseGuard` lifting it) is
         undone before the next batch.
     """
@@ -251,18 +252,15 @@ class StructurePruning(pl.Callback):
         return ids
 
     def _freeze(self, gate: Gate, name: str, units: list[int]) -> None:
-        if gate.logits is None:
-            raise BadInputError(
-                f"StructurePruning: gate {name!r} has frozen units but is not in learn mode; "
-                "resume a run with the gates in learn mode"
-            )
-        with torch.no_grad():
-            gate.logits[units] = SHUT_LOGIT
+        # A resumed gate may be fixed already (its structure discretised): its mask decides.
+        if gate.logits is not None:
+            with torch.no_grad():
+                gate.logits[units] = SHUT_LOGIT
         if isinstance(gate, UnitGate):
             for unit in units:
                 for index, module in enumerate(gate.owns[unit]):
                     label = f"the module {index} owned by unit {unit} of {name!r}"
-                    install_skip(module, gate, label, self._keep_in_graph)
+                    install_skip(module, gate, unit, label, self._keep_in_graph)
 
     def _hold_shut(self) -> None:
         # Optimiser momentum or weight decay may still move a frozen logit; put it back.

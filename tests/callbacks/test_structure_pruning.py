@@ -161,7 +161,7 @@ def test_a_module_that_is_not_a_residual_block_keeps_running() -> None:
     gate = UnitGate(1, unit_size=3, owns=[[branch]], min_kept=0).learn()
     with torch.no_grad():
         gate.logits[:] = SHUT_LOGIT
-    skip = install_skip(branch, gate, "branch", keep_in_graph=False)
+    skip = install_skip(branch, gate, 0, "branch", keep_in_graph=False)
     x = torch.ones(2, 3)
     with pytest.warns(UserWarning, match="does not return its input"):
         first = gate(branch(x))
@@ -169,18 +169,23 @@ def test_a_module_that_is_not_a_residual_block_keeps_running() -> None:
     assert torch.equal(first, torch.zeros(2, 3)) and skip.skipped == 0
 
 
-def test_a_block_runs_again_once_its_gate_is_switched_off() -> None:
+def test_a_frozen_block_stays_skipped_while_its_gate_shuts_it_and_runs_otherwise() -> None:
     net = GatedNet()
     net.blocks_gate.learn()
     with torch.no_grad():
         net.blocks_gate.logits[0] = SHUT_LOGIT
-    install_skip(net.blocks[0], net.blocks_gate, "block 0", keep_in_graph=False)
+    install_skip(net.blocks[0], net.blocks_gate, 0, "block 0", keep_in_graph=False)
     x = torch.randn(4, WIDTH)
     net(x), net(x)
     assert net.blocks[0].calls == 1  # checked once, then skipped
+    net.blocks_gate.fix([1, 2, 3])  # discretised: the frozen unit dropped
+    net(x)
+    assert net.blocks[0].calls == 1
+    net.blocks_gate.fix([0, 1])  # a structure that keeps it
+    net(x)
     net.blocks_gate.off()
     net(x)
-    assert net.blocks[0].calls == 2
+    assert net.blocks[0].calls == 3
 
 
 def test_without_learned_gates_it_warns_and_does_nothing() -> None:
@@ -222,7 +227,7 @@ def test_a_frozen_block_of_the_built_in_gpt_is_skipped_with_the_same_output() ->
         return counter.get_total_flops(), out
 
     flops_running, expected = flops_and_output()
-    skip = install_skip(gpt.blocks[1], gpt.blocks_gate, "block 1", keep_in_graph=False)
+    skip = install_skip(gpt.blocks[1], gpt.blocks_gate, 1, "block 1", keep_in_graph=False)
     flops_and_output()  # the first call checks that the shut block returns its input
     flops_skipping, out = flops_and_output()
     assert skip.returns_input and skip.skipped == 1
