@@ -1,10 +1,10 @@
-"""Lightning checkpoints of trials, so that a retried trial resumes where the one it retries stopped.
+"""Lightning checkpoints of trials, so that a retry resumes where the trial it retries stopped.
 
 Each trial saves into ``<run_dir>/<study>/checkpoints/trial-<number>/step-<global step>.ckpt``,
 keeping only its newest file: at each validation, and when the worker is asked to stop (SIGINT or
 SIGTERM) at the next clean point, after the current step or between validation batches. The
-checkpoint is Lightning's plain dict plus ``checkpoint["optuna_bigmodel"]`` with the trial number and
-the step. A worker killed outright (``kill -9``) loses the steps since the last validation.
+checkpoint is Lightning's plain dict plus ``checkpoint["optuna_bigmodel"]`` with the trial number
+and the step. A worker killed outright (``kill -9``) loses the steps since the last validation.
 
 A retry is a new trial (a new number) that names the trial it retries: ``retry_of`` (user attr) when
 this package re-queued an interrupted trial, ``failed_trial`` / ``retry_history`` (system attrs)
@@ -132,13 +132,13 @@ class TrialCheckpoint(Checkpoint):
         }
 
     def _stop_cleanly(self, trainer: pl.Trainer, signum: int) -> None:
-        """Stops the run where Lightning stops on SIGTERM: after this step, or this validation batch."""
+        """Stops the run where Lightning stops on SIGTERM: after this step or validation batch."""
         # Lightning raises SIGTERMException at its next clean point once this flag is set, and
         # `on_exception` saves there; a Ctrl-C takes the same path. Raising here instead would skip
         # the validation due at this step, and the retry's validations would fall one step late.
         connector = getattr(trainer, "_signal_connector", None)
         if hasattr(connector, "received_sigterm"):
-            connector.received_sigterm = True  # type: ignore[union-attr]
+            connector.received_sigterm = True
             return
         self._save(trainer)  # a Lightning without that flag: stop here
         raise interruption_for(signum)
@@ -212,7 +212,7 @@ def _trial_by_number(
 
 
 def find_resume(run_dir: str, study_name: str, chain: Sequence[FrozenTrial]) -> Resume | None:
-    """The newest checkpoint of the trials in `chain` (the highest step; on a tie the newest trial)."""
+    """The newest checkpoint of the trials in `chain`: highest step; on a tie, the newest trial."""
     best: Resume | None = None
     for earlier in chain:  # newest first, so a tie keeps the newer trial
         found = latest_checkpoint(checkpoint_dir(run_dir, study_name, earlier.number))

@@ -64,6 +64,7 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _received_sigterm.clear()  # about this run only: a later one in this process starts afresh
 
 
 # Lightning turns interruptions inside `fit` into SystemExit, so the exception's type cannot tell
@@ -194,6 +195,7 @@ def run_one_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective
             return study.tell(trial, state=TrialState.PRUNED)
         except (KeyboardInterrupt, SystemExit) as err:
             terminated = isinstance(err, Terminated) or _received_sigterm.is_set()
+            _received_sigterm.clear()
             _fail(study, trial, "terminated" if terminated else "interrupted")
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
             if isinstance(err, SystemExit):

@@ -140,7 +140,7 @@ def make_trainer(
         "precision": settings.precision,
         "callbacks": [pruning, *callbacks],
         "logger": False,
-        "enable_checkpointing": True,  # our TrialCheckpoint saves; Lightning adds no ModelCheckpoint
+        "enable_checkpointing": True,  # TrialCheckpoint saves; Lightning adds no ModelCheckpoint
         "enable_progress_bar": settings.progress_bar,
         "enable_model_summary": False,
         "num_sanity_val_steps": 0,
