@@ -90,6 +90,10 @@ class BilevelTuning(pl.Callback):
                 unit_relaxation=structure.unit_relaxation,
                 choice_relaxation=structure.choice_relaxation,
             )
+            # Frozen outside search steps: training backward passes skip them, and DDP, which
+            # wraps the module after this hook, never registers them (nor misses them once the
+            # discretisation removes them).
+            _set_trainable(structure_parameters(pl_module), False)
         self._configure_data(trainer)
 
     def _configure_data(self, trainer: pl.Trainer) -> None:
@@ -182,11 +186,15 @@ class BilevelTuning(pl.Callback):
         self, pl_module: pl.LightningModule, step: int, values: bool, gates: bool
     ) -> None:
         batch = pl_module.transfer_batch_to_device(self._next_search_batch(), pl_module.device, 0)
-        loss = pl_module.search_loss(batch)
-        weights = self.controller.flat_params() if values else []
         extra = self.gates.inputs() if gates else []
-        total = loss + self.gates.penalty(step) if gates else loss
-        grads = list(torch.autograd.grad(total, [*weights, *extra], allow_unused=True))
+        _set_trainable(self.gates.parameters if gates else [], True)
+        try:
+            loss = pl_module.search_loss(batch)
+            weights = self.controller.flat_params() if values else []
+            total = loss + self.gates.penalty(step) if gates else loss
+            grads = list(torch.autograd.grad(total, [*weights, *extra], allow_unused=True))
+        finally:
+            _set_trainable(self.gates.parameters if gates else [], False)
         if values:
             self.controller.on_search_batch(loss.detach(), grads=grads[: len(weights)])
         if gates:
@@ -244,6 +252,11 @@ class BilevelTuning(pl.Callback):
         if self.trial is not None and trainer.is_global_zero:
             for key, value in self.records.items():
                 self.trial.set_user_attr(key, value)
+
+
+def _set_trainable(parameters: Any, trainable: bool) -> None:
+    for param in parameters:
+        param.requires_grad_(trainable)
 
 
 def _saved_state(trainer: pl.Trainer, key: str) -> dict[str, Any] | None:
