@@ -87,9 +87,10 @@ _stop = _StopRequest()
 def graceful_stop(enabled: bool = True) -> Iterator[None]:
     """While inside, the first SIGINT or SIGTERM only asks the run to stop; a second one raises.
 
-    The training run polls `stop_requested` between steps, saves a checkpoint and raises
-    `interruption_for` the signal. A request that arrives too late for the run to act on (it was
-    finishing) stays pending: `run_trials` stops after telling the study how the trial ended.
+    The training run polls `stop_requested` after each step and validation batch, and stops there
+    with a checkpoint (`study._checkpoints.TrialCheckpoint`). A request that comes too late for the
+    run to act on (it was finishing) stays pending: `run_trials` stops after telling the study how
+    the trial ended.
     Only in the main thread, and only for runs that train in this process (`enabled`).
     """
     if not enabled or threading.current_thread() is not threading.main_thread():
