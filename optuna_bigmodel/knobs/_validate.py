@@ -82,19 +82,11 @@ def check_learned(knob: Knob) -> dict[str, Any]:
             raise KnobError(knob.name, field, ONLY_LEARN_FIELDS)
     if knob.log or knob.grid_points != DEFAULT_GRID_POINTS:
         raise KnobError(knob.name, "log" if knob.log else "grid_points", ONLY_LEARN_FIELDS)
-    for field in ("low", "high"):
-        value = getattr(knob, field)
-        if value is None:
-            raise KnobError(knob.name, field, "missing; a learned knob needs 'low' and 'high'")
-        if not _is_finite_number(value):
-            raise KnobError(knob.name, field, got(value, "a finite number"))
+    _check_bounds(knob, "missing; a learned knob needs 'low' and 'high'")
     log_scale = knob.name.partition("/")[0] in _LOG_SCALE_LEARNED
     if knob.low < 0 or (log_scale and knob.low == 0):
         expected = "a number > 0 (learned on a log scale)" if log_scale else "a number >= 0"
         raise KnobError(knob.name, "low", got(knob.low, expected))
-    if not knob.low < knob.high:
-        detail = f"got high={show(knob.high)} with low={show(knob.low)}; expected high > low"
-        raise KnobError(knob.name, "high", detail)
     low, high = float(knob.low), float(knob.high)
     init = knob.init
     if init is None:
@@ -138,20 +130,25 @@ def check_range(knob: Knob) -> dict[str, Any]:
     if knob.low is None and knob.high is None:
         detail = "a knob in sample mode needs either 'choices' or 'low' and 'high'"
         raise KnobError(knob.name, (), detail)
-    for field in ("low", "high"):
-        value = getattr(knob, field)
-        if value is None:
-            raise KnobError(knob.name, field, "missing; a range needs both 'low' and 'high'")
-        if not _is_finite_number(value):
-            raise KnobError(knob.name, field, got(value, "a finite number"))
-    if not knob.low < knob.high:
-        detail = f"got high={show(knob.high)} with low={show(knob.low)}; expected high > low"
-        raise KnobError(knob.name, "high", detail)
+    _check_bounds(knob, "missing; a range needs both 'low' and 'high'")
     _check_log(knob)
     _check_step(knob)
     if not is_int(knob.grid_points) or knob.grid_points < 2:
         raise KnobError(knob.name, "grid_points", got(knob.grid_points, "an integer >= 2"))
     return _normalised_range(knob)
+
+
+def _check_bounds(knob: Knob, if_missing: str) -> None:
+    """``low`` and ``high`` are finite numbers with ``low < high``."""
+    for field in ("low", "high"):
+        value = getattr(knob, field)
+        if value is None:
+            raise KnobError(knob.name, field, if_missing)
+        if not _is_finite_number(value):
+            raise KnobError(knob.name, field, got(value, "a finite number"))
+    if not knob.low < knob.high:
+        detail = f"got high={show(knob.high)} with low={show(knob.low)}; expected high > low"
+        raise KnobError(knob.name, "high", detail)
 
 
 def _check_log(knob: Knob) -> None:
