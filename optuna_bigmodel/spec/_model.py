@@ -43,7 +43,8 @@ class TrainerSpec:
     ``val_check_interval`` training steps. A trial on more than one device runs DDP: ``strategy``
     ``"auto"`` or ``"ddp"`` starts one process per device for it, ``"ddp_spawn"`` lets Lightning
     spawn them. ``on_nonfinite`` says how a trial whose loss or metric turns NaN or infinite ends:
-    ``"prune"`` or ``"fail"``.
+    ``"prune"`` or ``"fail"``. ``early_stopping`` is a patience in validations (``None``: off);
+    ``test_at_end`` scores each complete trial on the test split (user attr ``test``).
     """
 
     max_steps: int = 200
@@ -56,6 +57,7 @@ class TrainerSpec:
     strategy: str = "auto"
     on_nonfinite: str = "prune"
     early_stopping: int | None = None
+    test_at_end: bool = False
 
 
 @dataclass(frozen=True)

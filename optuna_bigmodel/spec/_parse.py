@@ -25,7 +25,7 @@ _TOP_KEYS = (
 _TASK_KEYS = ("name", "model", "data")
 _TRAINER_KEYS = (
     "max_steps", "max_epochs", "val_check_interval", "devices", "accelerator", "precision",
-    "progress_bar", "strategy", "on_nonfinite", "early_stopping",
+    "progress_bar", "strategy", "on_nonfinite", "early_stopping", "test_at_end",
 )  # fmt: skip
 _BUDGET_KEYS = ("n_trials", "timeout")
 DIRECTIONS = ("minimize", "maximize")
@@ -149,6 +149,7 @@ def _trainer(reader: Reader, value: Any, path: KeyPath) -> TrainerSpec:
         strategy=reader.choice(*get("strategy", "auto"), STRATEGIES),
         on_nonfinite=reader.choice(*get("on_nonfinite", "prune"), NONFINITE_POLICIES),
         early_stopping=_early_stopping(reader, *get("early_stopping", None)),
+        test_at_end=reader.boolean(*get("test_at_end", False)),
     )
 
 

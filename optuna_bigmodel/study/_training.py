@@ -103,7 +103,21 @@ def _fit(
         trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=ckpt_path)
     if rank_zero and ckpt_path is not None:
         trial.set_user_attr("trained_steps", trainer.global_step - checkpoint.first_step)
-    return outcome_of(pruning)
+    outcome = outcome_of(pruning)
+    if outcome.state == "complete" and spec.trainer.test_at_end:
+        _test(trainer, built, trial if rank_zero else None)
+    return outcome
+
+
+def _test(trainer: pl.Trainer, built: Any, trial: optuna.trial.BaseTrial | None) -> None:
+    """Scores the trained model on the test split once, recorded as the trial's ``test`` attr.
+
+    The study never looks at it: the sampler and pruner see validation values only, so the test
+    numbers of the best trial stay an honest estimate.
+    """
+    results = trainer.test(built.module, datamodule=built.datamodule, verbose=False)
+    if trial is not None and results:
+        trial.set_user_attr("test", {name: float(value) for name, value in results[0].items()})
 
 
 def _record_run(trial: optuna.trial.BaseTrial, trainer: pl.Trainer, optimum: float | None) -> None:

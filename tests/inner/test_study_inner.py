@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 import pytest
 
 from optuna_bigmodel import run_study
@@ -114,3 +115,24 @@ def test_early_stopping_ends_a_trial_whose_metric_stops_improving(tmp_path: Path
     (trial,) = run_study(parse_spec(spec), progress=False).trials
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert sorted(trial.intermediate_values) == [4, 8]  # no improvement at 8: patience 1 spent
+
+
+def test_test_at_end_scores_the_trained_model_on_the_test_split(tmp_path: Path) -> None:
+    # At a rate below float32 resolution the trained model is its initialisation, which the
+    # trial's seed rebuilds: its test loss, computed here by hand, is what the trial must record.
+    spec = _spec(
+        tmp_path,
+        knobs={"lr": {"axis": "strategy", "mode": "fixed", "value": 1e-12}},
+        trainer={"max_steps": 4, "val_check_interval": 4, "accelerator": "cpu",
+                 "progress_bar": False, "test_at_end": True},
+        budget={"n_trials": 1},
+    )  # fmt: skip
+    (trial,) = run_study(parse_spec(spec), progress=False).trials
+    build = tiny_gpt(seed=trial.user_attrs["seed"], lr=1e-12)
+    build.datamodule.setup()
+    x, y = build.datamodule._dataset("test").tensors
+    with torch.no_grad():
+        logits = build.module.net.eval()(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 8), y.reshape(-1))
+    assert trial.user_attrs["test"]["test_loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert 0.0 <= trial.user_attrs["test"]["test_acc"] <= 1.0
