@@ -82,10 +82,6 @@ class LightningObjective:
         """Where a retry resumes (None: from scratch, or not a retry), recorded in the trial."""
         if not retried:
             return None
-        if self._on_rank_processes():
-            why_not = "trials trained on several rank processes are not resumed yet"
-            record_resume(trial, retried, None, why_not)
-            return None
         resume = find_resume(self.spec.run_dir, self.spec.name, retried)
         numbers = ", ".join(str(t.number) for t in retried)
         where = checkpoints_root(self.spec.run_dir, self.spec.name)
@@ -100,7 +96,7 @@ class LightningObjective:
             strategy = "ddp_spawn"
         elif self._on_rank_processes():
             n_ranks = processes_per_trial(self.spec.trainer)
-            return train_on_ranks(self.spec, params, seed, trial, n_ranks)
+            return train_on_ranks(self.spec, params, seed, trial, n_ranks, ckpt_path)
         else:
             strategy = "auto"
         return train_trial(

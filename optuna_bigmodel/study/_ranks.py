@@ -57,14 +57,21 @@ class _Rank:
 
 
 def train_on_ranks(
-    spec: StudySpec, params: Mapping[str, Any], seed: int, trial: optuna.Trial, n_ranks: int
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    seed: int,
+    trial: optuna.Trial,
+    n_ranks: int,
+    ckpt_path: str | None = None,
 ) -> TrialOutcome:
-    """Trains `trial` on `n_ranks` DDP processes started here, serving the trial to rank 0."""
+    """Trains `trial` on `n_ranks` DDP processes started here, serving the trial to rank 0;
+    every rank resumes from `ckpt_path` when given."""
     launch = {
         "spec": spec.to_dict(),
         "params": dict(params),
         "seed": seed,
         "number": trial.number,
+        "ckpt_path": ckpt_path,
     }
     with tempfile.TemporaryDirectory(prefix="optuna-bigmodel-ranks-") as folder:
         path = os.path.join(folder, "launch.json")
@@ -253,6 +260,7 @@ def _train_rank(channel: Connection) -> TrialOutcome:
         launch["seed"],
         trial,
         rank_zero=rank == 0,
+        ckpt_path=launch["ckpt_path"],
         strategy="ddp",
         devices=int(os.environ["WORLD_SIZE"]),
         # Inside a SLURM or torchrun job Lightning would read that job's ranks instead of ours.
