@@ -11,6 +11,7 @@ import optuna
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping
 
+from optuna_bigmodel.callbacks import StructurePruning
 from optuna_bigmodel.inner._bilevel import BilevelTuning
 from optuna_bigmodel.inner._plan import inner_plan
 from optuna_bigmodel.inner._plan import InnerPlan
@@ -57,6 +58,8 @@ def prepare_trial(
     callbacks: list[pl.Callback] = []
     if not plan.is_plain:
         callbacks.append(BilevelTuning(plan, trial=trial))
+    if plan.learns_structure and spec.structure.prune_below is not None:
+        callbacks.append(StructurePruning(spec.structure.prune_below, trial=trial))
     if spec.trainer.early_stopping is not None:
         mode = "min" if spec.direction == "minimize" else "max"
         patience = spec.trainer.early_stopping

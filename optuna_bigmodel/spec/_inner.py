@@ -21,7 +21,7 @@ STRUCTURE_MODES = ("off", "sample", "learn")
 _INNER_KEYS = ("descent", "search_fraction", "mu", "meta_lr", "decay_kind")
 _LEARN_ONLY = (
     "budget", "warmup_fraction", "unit_relaxation", "choice_relaxation", "gate_lr",
-    "discretise_at",
+    "discretise_at", "prune_below",
 )  # fmt: skip
 
 
@@ -65,7 +65,14 @@ def structure(reader: Reader, value: Any, path: KeyPath) -> StructureSpec:
         choice_relaxation=reader.choice(*get("choice_relaxation"), CHOICE_RELAXATIONS),
         gate_lr=reader.positive_number(*get("gate_lr")),
         discretise_at=_number_in(reader, *get("discretise_at"), 0.0, 1.0, low_open=True),
+        prune_below=_prune_below(reader, *get("prune_below")),
     )
+
+
+def _prune_below(reader: Reader, value: Any, path: KeyPath) -> float | None:
+    if value is None:
+        return None
+    return _number_in(reader, value, path, 0.0, 0.5, low_open=True, high_open=True)
 
 
 def _number_in(

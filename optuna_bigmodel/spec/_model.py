@@ -89,7 +89,8 @@ class StructureSpec:
     ``warmup_fraction`` of the run, gate logits step with Adam at ``gate_lr``, and after
     ``discretise_at`` of the run the structure is discretised (top-k to the budget, argmax
     choices) and fixed, so that the rest of the run fine-tunes the weights of the structure the
-    trial reports.
+    trial reports. With ``prune_below``, units whose keep-probability stays under it are frozen
+    shut early and the blocks they own stop running (``StructurePruning``).
     """
 
     mode: str = "off"
@@ -99,6 +100,7 @@ class StructureSpec:
     choice_relaxation: str = "softmax"
     gate_lr: float = 0.05
     discretise_at: float = 0.75
+    prune_below: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The section as a study file writes it: the learn-mode keys only in learn mode."""

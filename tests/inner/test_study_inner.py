@@ -136,3 +136,22 @@ def test_test_at_end_scores_the_trained_model_on_the_test_split(tmp_path: Path) 
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 8), y.reshape(-1))
     assert trial.user_attrs["test"]["test_loss"] == pytest.approx(float(loss), rel=1e-5)
     assert 0.0 <= trial.user_attrs["test"]["test_acc"] <= 1.0
+
+
+def test_structure_pruning_freezes_units_during_a_learned_structure_trial(tmp_path: Path) -> None:
+    spec = _spec(
+        tmp_path,
+        knobs={"lr": {"axis": "strategy", "mode": "fixed", "value": 0.05}},
+        structure={"mode": "learn", "budget": 0.3, "gate_lr": 0.3, "warmup_fraction": 0.0,
+                   "discretise_at": 1.0, "prune_below": 0.45},
+        trainer={"max_steps": 60, "val_check_interval": 30, "accelerator": "cpu",
+                 "progress_bar": False},
+        budget={"n_trials": 1},
+    )  # fmt: skip
+    (trial,) = run_study(parse_spec(spec), progress=False).trials
+    pruned = trial.user_attrs["structure_pruned"]
+    assert pruned, "no unit stayed below 0.45 for 3 checks under a 30% budget"
+    final = trial.user_attrs["structure"]["structure"]
+    kept = {**final["gates"], **{name: [choice] for name, choice in final["choices"].items()}}
+    for event in pruned:  # a unit frozen shut is not in the final structure
+        assert not set(event["units"]) & set(kept[event["gate"]])
