@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from optuna_bigmodel.knobs import Knob
 from optuna_bigmodel.knobs._messages import got
+from optuna_bigmodel.knobs._messages import one_of
 from optuna_bigmodel.knobs._messages import is_number
 from optuna_bigmodel.spec._errors import KeyPath
 from optuna_bigmodel.spec._model import InnerSpec
@@ -23,6 +25,20 @@ _LEARN_ONLY = (
     "budget", "warmup_fraction", "unit_relaxation", "choice_relaxation", "gate_lr",
     "discretise_at", "prune_below",
 )  # fmt: skip
+
+
+def check_inner_knobs(reader: Reader, knobs: tuple[Knob, ...]) -> None:
+    """Knobs the inner loop reads take values it understands: ``descent`` one of
+    :data:`DESCENTS`, ``warmup`` and ``decay`` numbers >= 0."""
+    for knob in knobs:
+        if knob.name == "descent":
+            values = knob.grid_values() if knob.choices or knob.mode == "fixed" else [knob.low]
+            for value in values:
+                if value not in DESCENTS:
+                    raise reader.wrong(("knobs", "descent"), value, one_of(DESCENTS))
+        elif knob.name in ("warmup", "decay") and knob.mode == "sample" and knob.choices is None:
+            if knob.low < 0:
+                raise reader.error(("knobs", knob.name, "low"), got(knob.low, "a number >= 0"))
 
 
 def inner(reader: Reader, value: Any, path: KeyPath) -> InnerSpec:

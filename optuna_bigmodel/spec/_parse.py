@@ -82,6 +82,7 @@ def _parse(data: Any, reader: Reader) -> StudySpec:
         raise reader.wrong((), data, _TOP_EXPECTED)
     top = reader.section(data, (), _TOP_KEYS, required=("name", "task"))
     knobs = _fields.knobs(reader, top.get("knobs"), ("knobs",))
+    _inner.check_inner_knobs(reader, knobs)
     sampler = _fields.sampler(reader, _or(top, "sampler", "tpe"), ("sampler",))
     budget = _budget(reader, top.get("budget"), ("budget",))
     metric = _or(top, "metric", "val_loss")

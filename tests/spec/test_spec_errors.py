@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import pickle
+from typing import Any
 
 import pytest
 
@@ -195,3 +196,21 @@ def test_spec_error_survives_pickling() -> None:
     again = pickle.loads(pickle.dumps(err))
     assert str(again) == str(err) == "f.yaml, line 6: knobs.lr.low: got 'abc'; expected a number"
     assert (again.source, again.path, again.line, again.detail) == (err.source, err.path, err.line, err.detail)
+
+
+@pytest.mark.parametrize(
+    "knobs, fragments",
+    [
+        ({"descent": {"axis": "parameter", "choices": ["sgd", "adam"]}}, ["knobs.descent", "'adam'", "'gd'"]),
+        ({"descent": {"axis": "parameter", "mode": "fixed", "value": "newton"}}, ["knobs.descent", "'newton'"]),
+        ({"warmup": {"axis": "strategy", "low": -5, "high": 10}}, ["knobs.warmup.low", "-5", ">= 0"]),
+    ],
+)
+def test_knobs_of_the_inner_loop_are_checked_when_the_file_is_read(
+    knobs: dict[str, Any], fragments: list[str]
+) -> None:
+    data = {"name": "x", "task": {"name": "markov_gpt"}, "knobs": knobs, "budget": {"n_trials": 1}}
+    with pytest.raises(SpecError) as info:
+        parse_spec(data)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
