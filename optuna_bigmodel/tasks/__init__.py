@@ -15,12 +15,14 @@ from optuna_bigmodel.tasks._markov_source import MarkovSource
 from optuna_bigmodel.tasks._registry import builtin_task_names
 from optuna_bigmodel.tasks._registry import register_task
 from optuna_bigmodel.tasks._registry import resolve_task
+from optuna_bigmodel.tasks._search_split import SearchSplitMixin
 from optuna_bigmodel.tasks._task import Task
 from optuna_bigmodel.tasks._task import TaskBuild
 
 
 __all__ = [
     "MarkovSource",
+    "SearchSplitMixin",
     "Task",
     "TaskBuild",
     "builtin_task_names",
