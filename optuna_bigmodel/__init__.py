@@ -10,8 +10,10 @@ real Lightning training runs::
 """
 
 from optuna_bigmodel._errors import BadInputError
-from optuna_bigmodel.callbacks import OptunaPruning
+from optuna_bigmodel.callbacks import OptunaPruning, StructurePruning
+from optuna_bigmodel.inner import BilevelTuning, InnerPlan
 from optuna_bigmodel.knobs import Knob
+from optuna_bigmodel.probes import largest_batch_size, lr_range_test
 from optuna_bigmodel.spec import StudySpec, load_spec, parse_spec
 from optuna_bigmodel.study import WarmStart, open_storage, run_study, run_worker, warm_start
 from optuna_bigmodel.tasks import Task, TaskBuild, register_task, resolve_task
@@ -21,14 +23,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BadInputError",
+    "BilevelTuning",
+    "InnerPlan",
     "Knob",
     "OptunaPruning",
+    "StructurePruning",
     "StudySpec",
     "Task",
     "TaskBuild",
     "WarmStart",
     "history_data",
+    "largest_batch_size",
     "load_spec",
+    "lr_range_test",
     "open_storage",
     "parse_spec",
     "plot_history",
