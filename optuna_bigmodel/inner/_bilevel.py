@@ -78,7 +78,9 @@ class BilevelTuning(pl.Callback):
         if stage != "fit":
             return
         structure = self.plan.structure
-        fixed = saved_structure(_saved_state(trainer, self.state_key))
+        # Reading the checkpoint twice is worth it only where a discretised structure may wait.
+        saved = _saved_state(trainer, self.state_key) if self.plan.learns_structure else None
+        fixed = saved_structure(saved)
         if fixed is not None:
             # Resuming after the discretisation: the checkpoint holds masks, not logits.
             apply_structure(pl_module, fixed)
