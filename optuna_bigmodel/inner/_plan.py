@@ -63,8 +63,10 @@ class InnerPlan:
 
     @property
     def drives_rate(self) -> bool:
-        """Whether the inner loop sets the learning rate at every step."""
-        return self.descent == "dynamic" or bool(self.learned_strategy)
+        """Whether the inner loop sets the learning rate at every step: ``dynamic`` descent, a
+        learned value, or a schedule (a warm-up or decay knob makes any descent's rate dynamic)."""
+        scheduled = self.warmup != 0.0 or self.decay != 0.0
+        return self.descent == "dynamic" or bool(self.learned_strategy) or scheduled
 
     @property
     def needs_search_split(self) -> bool:
@@ -106,7 +108,7 @@ def inner_plan(spec: StudySpec, params: Mapping[str, Any]) -> InnerPlan:
     weight_decay = declared("weight_decay", None)
     return InnerPlan(
         descent=descent,
-        lr=declared("lr", None) if (descent == "dynamic" or "lr" in learned) else None,
+        lr=declared("lr", None) if "lr" in learned else None,
         warmup=_number_or_learned(declared("warmup", 0.0)),
         decay=_number_or_learned(declared("decay", 0.0)),
         weight_decay=weight_decay if isinstance(weight_decay, LearnedValue) else None,

@@ -250,3 +250,16 @@ def _trainer(**kwargs: Any) -> pl.Trainer:
     return pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False,
                       num_sanity_val_steps=0, limit_val_batches=0, **kwargs)  # fmt: skip
+
+
+def test_a_warmup_knob_makes_the_rate_follow_its_schedule_under_any_descent() -> None:
+    seen: list[float] = []
+
+    class _Rates(pl.Callback):
+        def on_before_optimizer_step(self, trainer: Any, module: Any, optimizer: Any) -> None:
+            seen.append(optimizer.param_groups[0]["lr"])
+
+    plan = InnerPlan(descent="sgd", warmup=3.0)
+    assert plan.drives_rate and not plan.is_plain
+    fit(tiny_gpt(lr=0.1), [BilevelTuning(plan), _Rates()], steps=6)
+    assert seen == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1], rel=1e-12)
