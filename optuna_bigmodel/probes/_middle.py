@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import optuna
 import pytorch_lightning as pl
 
+from optuna_bigmodel.inner import task_params
 from optuna_bigmodel.knobs import Knob
 from optuna_bigmodel.knobs import params_for_trial
 from optuna_bigmodel.tasks import resolve_task
@@ -79,5 +80,7 @@ def build_at_middle(spec: StudySpec) -> tuple[TaskBuild, dict[str, Any]]:
     """
     params = middle_params(spec.knobs)
     pl.seed_everything(spec.seed, verbose=False)  # the weights a trial with this seed starts from
-    built = resolve_task(spec.task.name).build(params, spec.task.model, spec.task.data, spec.seed)
+    # The inner loop's own knobs (descent, warmup, decay) are not the task's to build with.
+    own = task_params(params)
+    built = resolve_task(spec.task.name).build(own, spec.task.model, spec.task.data, spec.seed)
     return built, params

@@ -60,3 +60,15 @@ def test_build_at_middle_builds_the_task_with_those_values() -> None:
     assert built.module.net.config.d_model == 16
     weights = zip(built.module.parameters(), again.module.parameters(), strict=True)
     assert all(torch.equal(a, b) for a, b in weights)  # the study's seed fixes them
+
+
+def test_build_at_middle_leaves_the_inner_loops_knobs_out_of_the_task() -> None:
+    spec = parse_spec({
+        "name": "probe", "task": {"name": "markov_gpt", "data": {"n_train": 64}},
+        "budget": {"n_trials": 1},
+        "knobs": {"warmup": {"axis": "strategy", "low": 0.0, "high": 20.0},
+                  "descent": {"axis": "parameter", "choices": ["dynamic", "sgd"]}},
+    })  # fmt: skip
+    built, params = build_at_middle(spec)  # the task refuses unknown settings
+    assert params == {"warmup": 10.0, "descent": "dynamic"}
+    assert built.module.net.config.d_model == 32
