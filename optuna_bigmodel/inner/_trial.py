@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 import pytorch_lightning as pl
+from torch import nn
 from pytorch_lightning.callbacks import EarlyStopping
 
 from optuna_bigmodel.callbacks import StructurePruning
@@ -49,12 +50,13 @@ def prepare_trial(
     """
     plan = inner_plan(spec, params)
     declared = {knob.name for knob in spec.knobs}
-    own = task_params({name: value for name, value in params.items() if name in declared})
+    own = task_params(
+        {name: value for name, value in params.items() if name in declared}
+    )
     built = task.build(own, spec.task.model, spec.task.data, seed)
     if spec.structure.mode == "sample":
         apply_sampled_structure(built.module, params)
-        if trial is not None:
-            trial.set_user_attr("n_weights", discretise(built.module).params_after)
+        _check_sampled_size(built.module, spec.structure.budget, trial)
     callbacks: list[pl.Callback] = []
     if not plan.is_plain:
         callbacks.append(BilevelTuning(plan, trial=trial))
@@ -63,5 +65,31 @@ def prepare_trial(
     if spec.trainer.early_stopping is not None:
         mode = "min" if spec.direction == "minimize" else "max"
         patience = spec.trainer.early_stopping
-        callbacks.append(EarlyStopping(spec.metric, patience=patience, mode=mode, strict=False))
+        callbacks.append(
+            EarlyStopping(spec.metric, patience=patience, mode=mode, strict=False)
+        )
     return PreparedTrial(built, plan, callbacks)
+
+
+def _check_sampled_size(
+    module: nn.Module, budget: float, trial: optuna.trial.BaseTrial | None
+) -> None:
+    """Records the sampled structure's weight count; over the budget, the trial ends as pruned
+    before it trains (so a search over structures compares models under one size limit).
+
+    Raises:
+        optuna.TrialPruned: The structure keeps more than ``budget`` of the model's weights.
+    """
+    size = discretise(module)
+    if trial is not None:
+        trial.set_user_attr("n_weights", size.params_after)
+    limit = budget * size.params_before
+    if size.params_after > limit:
+        if trial is not None:
+            trial.set_user_attr(
+                "over_budget", {"weights": size.params_after, "limit": limit}
+            )
+        raise optuna.TrialPruned(
+            f"structure over budget: {size.params_after} weights > {budget:g} x "
+            f"{size.params_before}; nothing was trained"
+        )

@@ -22,7 +22,7 @@ DECAY_KINDS = ("cosine", "exponential")
 STRUCTURE_MODES = ("off", "sample", "learn")
 _INNER_KEYS = ("descent", "search_fraction", "mu", "meta_lr", "decay_kind")
 _LEARN_ONLY = (
-    "budget", "warmup_fraction", "unit_relaxation", "choice_relaxation", "gate_lr",
+    "warmup_fraction", "unit_relaxation", "choice_relaxation", "gate_lr",
     "discretise_at", "prune_below",
 )  # fmt: skip
 
@@ -60,11 +60,13 @@ def inner(reader: Reader, value: Any, path: KeyPath) -> InnerSpec:
 
 def structure(reader: Reader, value: Any, path: KeyPath) -> StructureSpec:
     """The ``structure:`` section; the learn-mode keys only with ``mode: learn``."""
-    section = reader.section(value, path, ("mode", *_LEARN_ONLY))
+    section = reader.section(value, path, ("mode", "budget", *_LEARN_ONLY))
     default = StructureSpec()
     raw_mode = section.get("mode", "off")
     # YAML 1.1 reads a bare `off` as false; the user wrote the word.
     mode = reader.choice("off" if raw_mode is False else raw_mode, path + ("mode",), STRUCTURE_MODES)
+    if mode == "off" and "budget" in section:
+        raise reader.error(path + ("budget",), "only applies to modes 'sample' and 'learn'")
     if mode != "learn":
         for key in _LEARN_ONLY:
             if key in section:

@@ -91,8 +91,11 @@ class StructureSpec:
     choices) and fixed, so that the rest of the run fine-tunes the weights of the structure the
     trial reports (the defaults, warm-up 0.1 and discretisation at 0.3, are what
     ``benchmarks/learned_structure.py`` measured best: the soft-gated and discretised models differ
-    most, and the weights need the time to recover). With ``prune_below``, units whose keep-probability stays under it are frozen
-    shut early and the blocks they own stop running (``StructurePruning``).
+    most, and the weights need the time to recover). In ``sample`` mode a ``budget`` below 1 makes
+    a trial whose sampled structure keeps more of the weights end as pruned before it trains (user
+    attribute ``over_budget``), so every search compares structures under the same size limit.
+    With ``prune_below``, units whose keep-probability stays under it are frozen shut early and
+    the blocks they own stop running (``StructurePruning``).
     """
 
     mode: str = "off"
@@ -106,7 +109,11 @@ class StructureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The section as a study file writes it: the learn-mode keys only in learn mode."""
-        return asdict(self) if self.mode == "learn" else {"mode": self.mode}
+        if self.mode == "learn":
+            return asdict(self)
+        if self.mode == "sample" and self.budget < 1.0:
+            return {"mode": self.mode, "budget": self.budget}
+        return {"mode": self.mode}
 
 
 @dataclass(frozen=True)

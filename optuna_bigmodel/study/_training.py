@@ -88,7 +88,10 @@ def _fit(
 ) -> TrialOutcome:
     pl.seed_everything(seed, workers=True, verbose=False)
     # The trial's model and data, and its inner loop (learned knobs, gates, early stopping).
-    prepared = prepare_trial(spec, task, params, seed, trial if rank_zero else None)
+    try:
+        prepared = prepare_trial(spec, task, params, seed, trial if rank_zero else None)
+    except optuna.TrialPruned as err:  # a sampled structure over the size budget: nothing to train
+        return TrialOutcome("pruned", detail=str(err))
     built = prepared.build
     pruning = OptunaPruning(trial, spec.metric, on_nonfinite=spec.trainer.on_nonfinite)
     folder = checkpoint_dir(spec.run_dir, spec.name, trial.number)

@@ -95,6 +95,32 @@ def test_a_grid_over_sampled_structures_enumerates_exactly_the_declared_gates(
     assert [weights[k + 1] - weights[k] for k in (1, 2, 3)] == [264, 264, 264]
 
 
+def test_a_sampled_structure_over_the_budget_is_pruned_before_it_trains(tmp_path: Path) -> None:
+    model = {**MODEL, "n_layers": 1}
+    spec = _spec(
+        tmp_path,
+        task={"name": "markov_gpt", "model": model, "data": dict(DATA)},
+        knobs={"lr": {"axis": "strategy", "mode": "fixed", "value": 0.05}},
+        structure={"mode": "sample", "budget": 0.7},
+        sampler={"name": "grid"},
+        trainer={"max_steps": 2, "val_check_interval": 2, "accelerator": "cpu",
+                 "progress_bar": False},
+        budget=None,
+    )  # fmt: skip
+    study = run_study(parse_spec(spec), progress=False)
+    # Independently: the full model's weights, counted off its parameters, against each trial's.
+    full = sum(p.numel() for p in tiny_gpt(n_layers=1).module.net.parameters())
+    assert len(study.trials) == 24
+    for trial in study.trials:
+        over = trial.user_attrs["n_weights"] > 0.7 * full
+        expected = optuna.trial.TrialState.PRUNED if over else optuna.trial.TrialState.COMPLETE
+        assert trial.state == expected
+        assert ("over_budget" in trial.user_attrs) == over
+        assert trial.intermediate_values == ({} if over else {2: pytest.approx(trial.value)})
+    states = {t.state for t in study.trials}
+    assert states == {optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE}
+
+
 def test_a_knob_that_reshapes_the_model_under_sampled_structure_is_a_clear_error() -> None:
     # The space was derived from a 1-layer model; a trial whose n_layers knob gives 2 layers
     # has gates without a value.
