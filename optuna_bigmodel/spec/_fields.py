@@ -50,6 +50,11 @@ def n_trials(reader: Reader, value: Any, path: KeyPath) -> int | None:
     return None if value is None else reader.integer(value, path, minimum=1)
 
 
+def compute_steps(reader: Reader, value: Any, path: KeyPath) -> int | None:
+    """The training steps the study may spend, or ``None`` for no limit."""
+    return None if value is None else reader.integer(value, path, minimum=1)
+
+
 def timeout(reader: Reader, value: Any, path: KeyPath) -> float | None:
     """The time limit in seconds, or ``None`` for none."""
     return None if value is None else reader.positive_number(value, path)
@@ -156,7 +161,8 @@ def complete_budget(
     """Apply the rules that tie the budget to the sampler.
 
     An exhaustive sampler (grid, brute_force) runs as many trials as its space has points unless
-    ``n_trials`` says otherwise; any other sampler needs ``n_trials`` or ``timeout`` to stop.
+    ``n_trials`` says otherwise; any other sampler needs ``n_trials``, ``timeout`` or
+    ``compute_steps`` to stop.
     With ``derived_knobs`` (gate knobs that join at run time) an exhaustive space is sized by the
     runner, which stops when every point is done.
     """
@@ -165,8 +171,8 @@ def complete_budget(
     size = _exhaustive_size(reader, sampler_spec, knob_list)
     if budget.n_trials is None and size is not None:
         return replace(budget, n_trials=size)
-    if budget.n_trials is None and budget.timeout is None:
-        detail = "got neither n_trials nor timeout; expected at least one of them"
+    if budget.n_trials is None and budget.timeout is None and budget.compute_steps is None:
+        detail = "got none of n_trials, timeout, compute_steps; expected at least one of them"
         raise reader.error(("budget",), detail + " (only grid and brute_force stop by themselves)")
     return budget
 

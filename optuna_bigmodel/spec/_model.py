@@ -118,10 +118,18 @@ class StructureSpec:
 
 @dataclass(frozen=True)
 class BudgetSpec:
-    """How long the study runs: a trial count, a time limit in seconds, or both."""
+    """How long the study runs: a trial count, a time limit in seconds, training steps, or any
+    of them together (the first one spent ends it).
+
+    ``compute_steps`` counts the training steps of finished trials, pruned and failed ones
+    included (a trial's ``compute_steps`` record, which counts search batches too, else its last
+    reported step); no new trial starts once they reach it. Trials already running finish, so
+    with several workers the study can overshoot by up to one trial per other worker.
+    """
 
     n_trials: int | None = None
     timeout: float | None = None
+    compute_steps: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,7 @@ _TRAINER_KEYS = (
     "max_steps", "max_epochs", "val_check_interval", "devices", "accelerator", "precision",
     "progress_bar", "strategy", "on_nonfinite", "early_stopping", "test_at_end",
 )  # fmt: skip
-_BUDGET_KEYS = ("n_trials", "timeout")
+_BUDGET_KEYS = ("n_trials", "timeout", "compute_steps")
 DIRECTIONS = ("minimize", "maximize")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp", "ddp_spawn")
@@ -179,4 +179,7 @@ def _budget(reader: Reader, value: Any, path: KeyPath) -> BudgetSpec:
     return BudgetSpec(
         n_trials=_fields.n_trials(reader, section.get("n_trials"), path + ("n_trials",)),
         timeout=_fields.timeout(reader, section.get("timeout"), path + ("timeout",)),
+        compute_steps=_fields.compute_steps(
+            reader, section.get("compute_steps"), path + ("compute_steps",)
+        ),
     )

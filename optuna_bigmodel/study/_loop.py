@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.study._compute import spent_compute_steps
 
 _logger = logging.getLogger(__name__)
 
@@ -152,12 +153,13 @@ def run_trials(
     exhaustive: bool,
     n_trials: int | None,
     timeout: float | None,
+    compute_steps: int | None = None,
     callbacks: Iterable[TrialCallback] = (),
 ) -> None:
     """Runs trials until the budget is spent or, in exhaustive mode, the queue is empty."""
     deadline = None if timeout is None else time.monotonic() + timeout
     failures = 0
-    while not _budget_spent(study, n_trials, deadline):
+    while not _budget_spent(study, n_trials, deadline, compute_steps):
         _fail_stale_trials(study)
         trial = claim_queued_trial(study) if exhaustive else _ask(study)
         if trial is None:
@@ -222,12 +224,17 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> FrozenTrial:
     return study.tell(trial, state=TrialState.FAIL)
 
 
-def _budget_spent(study: optuna.Study, n_trials: int | None, deadline: float | None) -> bool:
+def _budget_spent(
+    study: optuna.Study, n_trials: int | None, deadline: float | None, compute_steps: int | None
+) -> bool:
     if deadline is not None and time.monotonic() >= deadline:
+        return True
+    trials = study.get_trials(deepcopy=False)
+    if compute_steps is not None and spent_compute_steps(trials) >= compute_steps:
         return True
     if n_trials is None:
         return False
-    return len(study.get_trials(deepcopy=False, states=_BUDGET_STATES)) >= n_trials
+    return sum(t.state in _BUDGET_STATES for t in trials) >= n_trials
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:

@@ -147,6 +147,7 @@ def _run(
             exhaustive=exhaustive,
             n_trials=spec.budget.n_trials,
             timeout=spec.budget.timeout,
+            compute_steps=spec.budget.compute_steps,
             callbacks=callbacks,
         )
 

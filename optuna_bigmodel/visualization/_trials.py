@@ -16,6 +16,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.study._compute import trial_compute_steps
 
 SPEC_ATTR = "optuna_bigmodel.spec"  # where the runner keeps the study file, as a dict
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -83,10 +84,7 @@ def best_complete(study: optuna.Study, index: int = 0) -> FrozenTrial | None:
 
 def compute_steps(trial: FrozenTrial) -> int:
     """Training steps a trial spent: its `compute_steps` record, else its last reported step."""
-    recorded = trial.user_attrs.get("compute_steps")
-    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool) and recorded >= 0:
-        return int(recorded)
-    return max(trial.intermediate_values, default=0)
+    return trial_compute_steps(trial)
 
 
 def in_finish_order(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:

@@ -48,7 +48,7 @@ CASES = [
     ("n_trials_float", {13: "  n_trials: 2.5"}, 13, "budget.n_trials", ["2.5", "an integer"]),
     ("timeout_zero", {13: "  timeout: 0"}, 13, "budget.timeout", ["got 0", "a number > 0"]),
     ("timeout_text", {13: "  timeout: soon"}, 13, "budget.timeout", ["'soon'", "a number > 0"]),
-    ("no_budget", {13: "  timeout: null"}, 12, "budget", ["neither n_trials nor timeout", "at least one"]),
+    ("no_budget", {13: "  timeout: null"}, 12, "budget", ["none of n_trials, timeout, compute_steps", "at least one"]),
     ("budget_unknown_key", {13: "  n_trial: 4"}, 13, "budget.n_trial", ["'n_trial'", "did you mean 'n_trials'", "timeout"]),
     ("budget_not_mapping", {12: "budget: 5", 13: "seed: 1"}, 12, "budget", ["got 5", "a mapping"]),
     ("low_not_number", {6: "  lr: {axis: strategy, low: abc, high: 0.3}"}, 6, "knobs.lr.low", ["'abc'", "a string", "a finite number"]),

@@ -37,3 +37,14 @@ def test_keys_outside_their_mode_or_range_are_clear_errors(
         parse_spec(_spec(structure))
     for word in words:
         assert word in str(err.value)
+
+
+def test_a_compute_budget_alone_lets_a_random_study_stop() -> None:
+    data = {"name": "s", "task": {"name": "markov_gpt"}, "budget": {"compute_steps": 500}}
+    spec = parse_spec(data)
+    assert spec.budget.compute_steps == 500 and spec.budget.n_trials is None
+    assert parse_spec(spec.to_dict()).budget == spec.budget
+    with pytest.raises(BadInputError, match=r"budget.compute_steps.*-3"):
+        parse_spec({**data, "budget": {"compute_steps": -3}})
+    with pytest.raises(BadInputError, match="none of n_trials, timeout, compute_steps"):
+        parse_spec({**data, "budget": {}})

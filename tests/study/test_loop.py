@@ -62,6 +62,27 @@ def test_budget_counts_complete_pruned_and_running() -> None:
     assert len(study.trials) == 5  # the budget is the study's, not this call's
 
 
+def test_a_compute_budget_counts_every_finished_trials_steps() -> None:
+    # Trial costs: 10 (reported steps), 25 (a compute_steps record), 10 (pruned), 10 (failed)...
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.report(1.0, 10)
+        if trial.number == 1:
+            trial.set_user_attr("compute_steps", 25)
+        if trial.number == 2:
+            raise optuna.TrialPruned()
+        if trial.number == 3:
+            raise ValueError("broken")
+        return 1.0
+
+    run_trials(study, objective, exhaustive=False, n_trials=None, timeout=None, compute_steps=55)
+    # After 4 trials 55 steps are spent: no fifth one starts (at 54 a fifth one would).
+    assert len(study.trials) == 4
+    run_trials(study, objective, exhaustive=False, n_trials=None, timeout=None, compute_steps=56)
+    assert len(study.trials) == 5
+
+
 def test_failed_trial_records_its_reason_and_the_study_goes_on() -> None:
     study = optuna.create_study()
 
