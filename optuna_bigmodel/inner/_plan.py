@@ -1,13 +1,16 @@
 """What one trial's training run tunes inside itself, read from the study spec and its knobs.
 
-The knobs ``descent``, ``warmup`` and ``decay`` belong to the inner loop, not to the task: they
-are taken out of the trial's parameters before the task is built (:func:`task_params`).
+The knobs ``descent``, ``warmup``, ``decay``, ``meta_lr``, ``mu`` and ``<name>_init`` (where a
+learned knob starts, e.g. ``lr_init``) belong to the inner loop, not to the task: they are taken
+out of the trial's parameters before the task is built (:func:`task_params`). The last three let an
+outer search pick how the inner loop learns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 from typing import TYPE_CHECKING
 
@@ -23,8 +26,11 @@ if TYPE_CHECKING:
 
 
 DESCENTS = ("sgd", "gd", "dynamic")
+LEARNABLE = ("lr", "weight_decay", "warmup", "decay")  # strategy knobs hypergradients can learn
 # Knobs that the inner loop reads and the task never sees.
-INNER_KNOBS = frozenset({"descent", "warmup", "decay"})
+INNER_KNOBS = frozenset(
+    {"descent", "warmup", "decay", "meta_lr", "mu", *(f"{name}_init" for name in LEARNABLE)}
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ def inner_plan(spec: StudySpec, params: Mapping[str, Any]) -> InnerPlan:
     def declared(name: str, default: Any) -> Any:
         if name in learned:
             knob = learned[name]
-            return LearnedValue(knob.init, knob.low, knob.high)
+            return LearnedValue(_start(knob, params), knob.low, knob.high)
         return params.get(name, default)
 
     descent = params.get("descent", spec.inner.descent)
@@ -112,9 +118,30 @@ def inner_plan(spec: StudySpec, params: Mapping[str, Any]) -> InnerPlan:
         warmup=_number_or_learned(declared("warmup", 0.0)),
         decay=_number_or_learned(declared("decay", 0.0)),
         weight_decay=weight_decay if isinstance(weight_decay, LearnedValue) else None,
-        inner=spec.inner,
+        inner=_inner_settings(spec.inner, params),
         structure=spec.structure,
     )
+
+
+def _start(knob: Any, params: Mapping[str, Any]) -> float:
+    """Where a learned knob starts: the trial's ``<name>_init`` value, else its declared init."""
+    start = params.get(f"{knob.name}_init", knob.init)
+    if not knob.low <= start <= knob.high:
+        raise BadInputError(
+            f"knob '{knob.name}_init': got {start!r}; expected a number in the learned range "
+            f"[{knob.low:g}, {knob.high:g}] of knob {knob.name!r}"
+        )
+    return float(start)
+
+
+def _inner_settings(inner: InnerSpec, params: Mapping[str, Any]) -> InnerSpec:
+    """The ``inner:`` section with this trial's ``meta_lr`` / ``mu`` knobs, checked."""
+    meta_lr, mu = params.get("meta_lr", inner.meta_lr), params.get("mu", inner.mu)
+    if not meta_lr > 0:
+        raise BadInputError(f"knob 'meta_lr': got {meta_lr!r}; expected a number > 0")
+    if not 0 <= mu <= 1:
+        raise BadInputError(f"knob 'mu': got {mu!r}; expected a number in [0, 1]")
+    return replace(inner, meta_lr=float(meta_lr), mu=float(mu))
 
 
 def _number_or_learned(value: Any) -> Declared:

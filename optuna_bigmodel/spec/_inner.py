@@ -29,8 +29,16 @@ _LEARN_ONLY = (
 
 def check_inner_knobs(reader: Reader, knobs: tuple[Knob, ...]) -> None:
     """Knobs the inner loop reads take values it understands: ``descent`` one of
-    :data:`DESCENTS`, ``warmup`` and ``decay`` numbers >= 0."""
+    :data:`DESCENTS`, ``warmup`` and ``decay`` numbers >= 0, ``<name>_init`` only beside a learned
+    knob ``<name>`` and inside its range, ``meta_lr`` > 0, ``mu`` in [0, 1]."""
+    learned = {knob.name: knob for knob in knobs if knob.is_learned}
     for knob in knobs:
+        if knob.name.endswith("_init"):
+            _check_start(reader, knob, learned.get(knob.name.removesuffix("_init")))
+        elif knob.name == "meta_lr":
+            _check_values(reader, knob, lambda v: v > 0, "a number > 0")
+        elif knob.name == "mu":
+            _check_values(reader, knob, lambda v: 0 <= v <= 1, "a number in [0, 1]")
         if knob.name == "descent":
             values = knob.grid_values() if knob.choices or knob.mode == "fixed" else [knob.low]
             for value in values:
@@ -39,6 +47,26 @@ def check_inner_knobs(reader: Reader, knobs: tuple[Knob, ...]) -> None:
         elif knob.name in ("warmup", "decay") and knob.mode == "sample" and knob.choices is None:
             if knob.low < 0:
                 raise reader.error(("knobs", knob.name, "low"), got(knob.low, "a number >= 0"))
+
+
+def _check_start(reader: Reader, knob: Knob, learned: Knob | None) -> None:
+    base = knob.name.removesuffix("_init")
+    if learned is None:
+        detail = f"sets where knob {base!r} starts learning; expected {base!r} with mode 'learn'"
+        raise reader.error(("knobs", knob.name), detail)
+    expected = f"a number in the learned range [{learned.low:g}, {learned.high:g}] of {base!r}"
+    _check_values(reader, knob, lambda v: learned.low <= v <= learned.high, expected)
+
+
+def _check_values(reader: Reader, knob: Knob, ok: Any, expected: str) -> None:
+    """Every value the knob can take (its choices, value, or range ends) passes ``ok``."""
+    if knob.choices is not None or knob.mode == "fixed":
+        values = list(knob.grid_values())
+    else:
+        values = [knob.low, knob.high]
+    for value in values:
+        if not is_number(value) or not ok(value):
+            raise reader.wrong(("knobs", knob.name), value, expected)
 
 
 def inner(reader: Reader, value: Any, path: KeyPath) -> InnerSpec:

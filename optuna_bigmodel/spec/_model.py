@@ -69,7 +69,9 @@ class InnerSpec:
     step: the ``warmup`` / ``decay`` schedule, learned where those knobs are ``learn``). A knob
     named ``descent`` overrides it per trial. ``search_fraction`` of the training data becomes the
     held-out search split whenever something is learned; ``mu`` and ``meta_lr`` drive the
-    hypergradients of learned strategy knobs; ``decay_kind`` is the schedule's decay shape.
+    hypergradients of learned strategy knobs (knobs named ``mu`` and ``meta_lr`` override them
+    per trial, and ``<name>_init`` where learned knob ``<name>`` starts, so an outer search can
+    pick them); ``decay_kind`` is the schedule's decay shape.
     """
 
     descent: str = "sgd"

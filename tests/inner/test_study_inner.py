@@ -181,3 +181,29 @@ def test_structure_pruning_freezes_units_during_a_learned_structure_trial(tmp_pa
     kept = {**final["gates"], **{name: [choice] for name, choice in final["choices"].items()}}
     for event in pruned:  # a unit frozen shut is not in the final structure
         assert not set(event["units"]) & set(kept[event["gate"]])
+
+
+def test_an_outer_search_picks_where_learned_knobs_start_and_the_meta_rate(tmp_path: Path) -> None:
+    spec = _spec(
+        tmp_path,
+        knobs={
+            "lr": {"axis": "strategy", "mode": "learn", "low": 1e-4, "high": 1.0},
+            "lr_init": {"axis": "strategy", "choices": [1e-3, 0.5]},
+            "meta_lr": {"axis": "strategy", "choices": [0.0, 0.05]},
+        },
+        inner={"descent": "dynamic", "meta_lr": 0.05},
+        sampler={"name": "grid"},
+        budget=None,
+    )
+    with pytest.raises(BadInputError, match=r"knobs.meta_lr.*0.0.*> 0"):
+        parse_spec(spec)
+    spec["knobs"]["meta_lr"] = {"axis": "strategy", "choices": [1e-12, 0.05]}
+    study = run_study(parse_spec(spec), progress=False)
+    assert len(study.trials) == 4
+    for trial in study.trials:
+        learned = trial.user_attrs["learned"]["lr"]
+        assert learned["trajectory"][0][1] == pytest.approx(trial.params["lr_init"], rel=1e-6)
+        if trial.params["meta_lr"] == 1e-12:  # a meta-rate this small leaves the rate where it began
+            assert learned["final"] == pytest.approx(trial.params["lr_init"], rel=1e-6)
+        else:
+            assert learned["final"] != pytest.approx(trial.params["lr_init"], rel=1e-3)

@@ -204,6 +204,11 @@ def test_spec_error_survives_pickling() -> None:
         ({"descent": {"axis": "parameter", "choices": ["sgd", "adam"]}}, ["knobs.descent", "'adam'", "'gd'"]),
         ({"descent": {"axis": "parameter", "mode": "fixed", "value": "newton"}}, ["knobs.descent", "'newton'"]),
         ({"warmup": {"axis": "strategy", "low": -5, "high": 10}}, ["knobs.warmup.low", "-5", ">= 0"]),
+        ({"lr_init": {"axis": "strategy", "low": 0.01, "high": 0.1}}, ["knobs.lr_init", "'lr' with mode 'learn'"]),
+        ({"lr": {"axis": "strategy", "mode": "learn", "low": 1e-3, "high": 0.1},
+          "lr_init": {"axis": "strategy", "low": 1e-4, "high": 0.1, "log": True}}, ["knobs.lr_init", "0.0001", "[0.001, 0.1]"]),
+        ({"meta_lr": {"axis": "strategy", "choices": [0.01, -1]}}, ["knobs.meta_lr", "-1", "> 0"]),
+        ({"mu": {"axis": "strategy", "low": 0.5, "high": 1.5}}, ["knobs.mu", "1.5", "[0, 1]"]),
     ],
 )
 def test_knobs_of_the_inner_loop_are_checked_when_the_file_is_read(
