@@ -28,6 +28,7 @@ Example:
 from optuna_bigmodel.structure._budget import SizeBudget
 from optuna_bigmodel.structure._choice import CHOICE_RELAXATIONS
 from optuna_bigmodel.structure._choice import ChoiceGate
+from optuna_bigmodel.structure._choice_pick import pick_choices_by_loss
 from optuna_bigmodel.structure._collapse import CollapseEvent
 from optuna_bigmodel.structure._collapse import CollapseGuard
 from optuna_bigmodel.structure._discretise import discretise
@@ -76,6 +77,7 @@ __all__ = [
     "export_model",
     "group_sizes",
     "named_gates",
+    "pick_choices_by_loss",
     "set_gate_mode",
     "sliced_linear",
     "structure_knobs",

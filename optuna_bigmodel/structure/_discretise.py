@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.knobs._messages import unknown
 from optuna_bigmodel.structure._choice import ChoiceGate
 from optuna_bigmodel.structure._gate import check_number
 from optuna_bigmodel.structure._gate import Gate
@@ -60,38 +62,68 @@ class Structure:
         return cls(gates, dict(data["choices"]), data["params_before"], data["params_after"])
 
 
-def discretise(module: nn.Module, target: float | None = None) -> Structure:
+def discretise(
+    module: nn.Module,
+    target: float | None = None,
+    *,
+    fill: bool = True,
+    choices: Mapping[str, str] | None = None,
+) -> Structure:
     """The structure the gates of ``module`` describe, trimmed to a size budget.
 
     A learned unit is kept when its keep-probability is at least 0.5, and every gate keeps at
     least its ``min_kept`` most probable units; a learned choice takes its most probable
     candidate. Off and fixed gates keep what they keep. With ``target``, kept learned units are
     then dropped, least probable first and never below ``min_kept``, until the structure has at most
-    ``target`` times the model's weights. The model is not changed; see :func:`apply_structure`.
+    ``target`` times the model's weights; then, with ``fill``, the dropped and shut learned units
+    are added back, most probable first, each one that still fits the budget (a unit that adds no
+    weights, e.g. one inside a dropped block, or one frozen shut at keep-probability 0, is not),
+    so the structure uses the budget it is given. The model is not changed; see
+    :func:`apply_structure`.
 
     Args:
         module: The model.
         target: The largest fraction of weights to keep, in (0, 1], or None for no budget.
+        fill: With ``target``, add units back while they fit (see above).
+        choices: Per learned choice (by path), a candidate to take instead of the most probable
+            one, e.g. from :func:`pick_choices_by_loss`.
 
     Note:
-        Units the gates shut are never added back to fill a budget. When ``min_kept`` makes the
-        target unreachable, the smallest structure allowed is returned: compare
-        ``params_after`` with the budget.
+        The fill is greedy in keep-probability, not the largest structure that fits: the gates'
+        ranking decides which units come back. When ``min_kept`` makes the target unreachable,
+        the smallest structure allowed is returned: compare ``params_after`` with the budget.
     """
     if target is not None:
         check_number("discretise", "target", target, "a number in (0, 1]", lambda v: 0 < v <= 1)
     gates = dict(named_gates(module))
-    masks = {gate: _initial_mask(gate) for gate in gates.values()}
+    picked = _checked_choices(gates, choices or {})
+    masks = {gate: _initial_mask(gate, picked.get(name)) for name, gate in gates.items()}
     total = count_weights(module)
     if target is not None:
         _trim(module, gates.values(), masks, target * total)
+        if fill:
+            _fill(module, gates.values(), masks, target * total)
     return _structure(gates, masks, total, _hard_count(module, masks))
 
 
-def _initial_mask(gate: Gate) -> torch.Tensor:
+def _checked_choices(gates: Mapping[str, Gate], choices: Mapping[str, str]) -> dict[str, str]:
+    learned = {n: g for n, g in gates.items() if isinstance(g, ChoiceGate) and g.logits is not None}
+    for name, candidate in choices.items():
+        if name not in learned:
+            raise BadInputError(f"discretise choices: {unknown('learned choice', name, learned)}")
+        if candidate not in learned[name].names:
+            candidates = learned[name].names
+            raise BadInputError(
+                f"discretise choices[{name!r}]: {unknown('candidate', candidate, candidates)}"
+            )
+    return dict(choices)
+
+
+def _initial_mask(gate: Gate, choice: str | None = None) -> torch.Tensor:
     probs = gate.keep_probs().detach().double()
     if isinstance(gate, ChoiceGate):
         index = gate.names.index(gate.chosen()) if gate.logits is None else int(probs.argmax())
+        index = index if choice is None else gate.names.index(choice)
         return torch.nn.functional.one_hot(torch.tensor(index), gate.n_units).double()
     mask = (probs >= KEEP_THRESHOLD).double()
     mask[probs.argsort(descending=True, stable=True)[: gate.min_kept]] = 1.0
@@ -114,6 +146,31 @@ def _trim(
         mask = masks[gate]
         if mask[-neg_index] == 1.0 and int(mask.sum()) > gate.min_kept:
             mask[-neg_index] = 0.0
+
+
+def _fill(
+    module: nn.Module, gates: Any, masks: dict[Gate, torch.Tensor], budget: float
+) -> None:
+    # Most probable unit first (ties to the earlier unit); one that does not fit is skipped, as a
+    # later, smaller one may still fit. Probability 0 means frozen shut (StructurePruning).
+    units = [
+        (-float(prob), index, gate)
+        for gate in gates
+        if isinstance(gate, UnitGate) and gate.logits is not None
+        for index, prob in enumerate(gate.keep_probs().detach().tolist())
+        if prob > 0.0
+    ]
+    count = _hard_count(module, masks)
+    for _, index, gate in sorted(units, key=lambda unit: unit[:2]):
+        mask = masks[gate]
+        if mask[index] == 1.0:
+            continue
+        mask[index] = 1.0
+        grown = _hard_count(module, masks)
+        if count < grown <= budget:
+            count = grown
+        else:
+            mask[index] = 0.0
 
 
 def _hard_count(module: nn.Module, masks: Mapping[Gate, torch.Tensor]) -> int:
