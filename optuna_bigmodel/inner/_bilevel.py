@@ -3,7 +3,9 @@ strategy values (hypergradients) and gate logits step on batches of a held-out s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -11,14 +13,25 @@ import pytorch_lightning as pl
 import torch
 
 from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.inner._gates import CHOICE_DELAY
+from optuna_bigmodel.inner._gates import CHOICE_PICK
+from optuna_bigmodel.inner._gates import check_choice_delay
+from optuna_bigmodel.inner._gates import check_choice_pick
 from optuna_bigmodel.inner._gates import GateLearner
 from optuna_bigmodel.inner._gates import saved_structure
 from optuna_bigmodel.inner._plan import InnerPlan
 from optuna_bigmodel.strategy import check_no_external_scheduler
 from optuna_bigmodel.strategy import HypergradientController
+from optuna_bigmodel.knobs._messages import unknown
 from optuna_bigmodel.structure import apply_structure
+from optuna_bigmodel.structure import ChoiceGate
+from optuna_bigmodel.structure import named_gates
 from optuna_bigmodel.structure import set_gate_mode
 from optuna_bigmodel.structure import structure_parameters
+
+
+# Search batches each candidate of a learned choice is measured on when discretising.
+CHOICE_PICK_BATCHES = 8
 
 
 class BilevelTuning(pl.Callback):
@@ -42,7 +55,15 @@ class BilevelTuning(pl.Callback):
     ``structure``, ``compute_steps``) go to ``self.records`` and, given a ``trial``, to its user
     attributes from global rank 0. A run resumed from a Lightning checkpoint (``ckpt_path``)
     resumes the learned values, tangents, gate optimiser, budget multiplier and records, and a
-    structure already discretised stays fixed.
+    structure already discretised stays fixed. ``choice_delay`` is the fraction of the
+    gate-learning steps (before ``discretise_at``) during which learned choices keep equal logits
+    (see :class:`~optuna_bigmodel.inner._gates.GateLearner`); ``choice_pick`` ``"loss"``
+    discretises each learned choice to the candidate with the lowest loss on
+    ``CHOICE_PICK_BATCHES`` search batches (forward passes only, counted in the record
+    ``choice_pick_batches``), ``"logits"`` to the most probable one. ``fixed_choices`` (choice
+    path -> candidate) fixes those choices for the whole run while the other gates learn: a
+    gradient cannot rank candidates fairly (the softmax favours the one with the largest
+    output), so a study can instead try each candidate in its own run.
 
     Example:
 
@@ -60,8 +81,15 @@ class BilevelTuning(pl.Callback):
         *,
         trial: optuna.trial.BaseTrial | None = None,
         max_record_points: int = 200,
+        choice_delay: float = CHOICE_DELAY,
+        choice_pick: str = CHOICE_PICK,
+        fixed_choices: Mapping[str, str] | None = None,
     ) -> None:
         self.plan = plan
+        self.choice_delay = check_choice_delay(choice_delay)
+        self.choice_pick = check_choice_pick(choice_pick)
+        self.choice_pick_batches = 0
+        self.fixed_choices = dict(fixed_choices or {})
         self.trial = trial
         self.max_record_points = max_record_points
         self.controller: HypergradientController | None = None
@@ -92,6 +120,7 @@ class BilevelTuning(pl.Callback):
                 unit_relaxation=structure.unit_relaxation,
                 choice_relaxation=structure.choice_relaxation,
             )
+            _fix_choices(pl_module, self.fixed_choices)
             # Frozen outside search steps: training backward passes skip them, and DDP, which
             # wraps the module after this hook, never registers them (nor misses them once the
             # discretisation removes them).
@@ -131,7 +160,12 @@ class BilevelTuning(pl.Callback):
             self.controller = self._make_controller(trainer, total)
         if self.plan.learns_structure:
             self.gates = GateLearner(
-                pl_module, self.plan.structure, total, self.max_record_points
+                pl_module,
+                self.plan.structure,
+                total,
+                self.max_record_points,
+                choice_delay=self.choice_delay,
+                choice_pick=self.choice_pick,
             )
         if self.plan.needs_search_split:
             self._search_loader = trainer.datamodule.search_dataloader()
@@ -182,7 +216,22 @@ class BilevelTuning(pl.Callback):
         if learns_values or learns_gates:
             self._search_step(pl_module, step, learns_values, learns_gates)
         if learns_gates and step >= self.gates.discretise_step:
-            self.gates.discretise_and_fix()
+            loss = self._choice_loss(pl_module) if self.choice_pick == "loss" else None
+            self.gates.discretise_and_fix(loss)
+
+    def _choice_loss(self, pl_module: pl.LightningModule) -> Callable[[], float]:
+        """The mean search loss on the same few search batches at every call (all ranks')."""
+        batches = [
+            pl_module.transfer_batch_to_device(self._next_search_batch(), pl_module.device, 0)
+            for _ in range(CHOICE_PICK_BATCHES)
+        ]
+
+        def loss() -> float:
+            self.choice_pick_batches += len(batches)
+            mean = torch.stack([pl_module.search_loss(b).detach() for b in batches]).mean()
+            return float(self._mean_over_ranks(pl_module, [mean])[0])
+
+        return loss
 
     def _search_step(
         self, pl_module: pl.LightningModule, step: int, values: bool, gates: bool
@@ -224,6 +273,7 @@ class BilevelTuning(pl.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"search_steps": self.search_steps}
+        state["choice_pick_batches"] = self.choice_pick_batches
         if self.controller is not None:
             state["controller"] = self.controller.state_dict()
         if self.gates is not None:
@@ -236,6 +286,7 @@ class BilevelTuning(pl.Callback):
 
     def _resume(self, state: dict[str, Any]) -> None:
         self.search_steps = int(state["search_steps"])
+        self.choice_pick_batches = int(state.get("choice_pick_batches", 0))
         if self.controller is not None and "controller" in state:
             self.controller.load_state_dict(state["controller"])
         if self.gates is not None and "gates" in state:
@@ -246,6 +297,8 @@ class BilevelTuning(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.records = {"compute_steps": int(trainer.global_step) + self.search_steps}
+        if self.gates is not None:
+            self.records["choice_pick_batches"] = self.choice_pick_batches
         self.records["descent"] = self.plan.descent
         if self.controller is not None and self.controller.learned_names:
             self.records["learned"] = self.controller.record()
@@ -254,6 +307,20 @@ class BilevelTuning(pl.Callback):
         if self.trial is not None and trainer.is_global_zero:
             for key, value in self.records.items():
                 self.trial.set_user_attr(key, value)
+
+
+def _fix_choices(module: torch.nn.Module, choices: Mapping[str, str]) -> None:
+    learned = {name: gate for name, gate in named_gates(module)
+               if isinstance(gate, ChoiceGate) and gate.logits is not None}  # fmt: skip
+    for name, candidate in choices.items():
+        if name not in learned:
+            raise BadInputError(
+                f"BilevelTuning fixed_choices: {unknown('learned choice', name, learned)}"
+            )
+        if candidate not in learned[name].names:
+            detail = unknown("candidate", candidate, learned[name].names)
+            raise BadInputError(f"BilevelTuning fixed_choices[{name!r}]: {detail}")
+        learned[name].fix(candidate)
 
 
 def _set_trainable(parameters: Any, trainable: bool) -> None:

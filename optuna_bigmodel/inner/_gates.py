@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from optuna_bigmodel.spec import StructureSpec
+from optuna_bigmodel._errors import BadInputError
+from optuna_bigmodel.knobs._messages import got
+from optuna_bigmodel.knobs._messages import one_of
 from optuna_bigmodel.structure import apply_structure
+from optuna_bigmodel.structure import ChoiceGate
 from optuna_bigmodel.structure import CollapseGuard
 from optuna_bigmodel.structure import count_weights
 from optuna_bigmodel.structure import discretise
 from optuna_bigmodel.structure import expected_fraction
 from optuna_bigmodel.structure import GateRecorder
+from optuna_bigmodel.structure import named_gates
+from optuna_bigmodel.structure import pick_choices_by_loss
 from optuna_bigmodel.structure import SizeBudget
 from optuna_bigmodel.structure import Structure
 from optuna_bigmodel.structure import structure_parameters
+
+
+# Off by default: on the pilot seeds of benchmarks/learned_structure.py neither a delay (0.5,
+# 0.9) nor picking by loss gave a better final loss than choices learned from the first step
+# and picked by logits (see benchmarks/RESULTS.md).
+CHOICE_DELAY = 0.0
+CHOICE_PICK = "logits"
+CHOICE_PICKS = ("loss", "logits")
 
 
 class GateLearner:
@@ -27,17 +42,36 @@ class GateLearner:
     choices, and records it. At ``discretise_step`` the gates are discretised to the budget and
     fixed, so that the rest of the run fine-tunes the weights of the structure the trial reports.
 
+    Choice logits stay equal (every candidate weighs the same in the mixed op) for the first
+    ``choice_delay`` of the steps before ``discretise_step``: a softmax choice made while the
+    weights are still random commits to whichever candidate helps an untrained network most,
+    not the one the trained network is best with. With ``choice_pick`` ``"loss"`` the
+    discretisation fixes each learned choice to the candidate with which the model's loss on a few
+    search batches is lowest (:func:`~optuna_bigmodel.structure.pick_choices_by_loss`), given a
+    loss to measure; ``"logits"`` takes the most probable candidate.
+
     Args:
         module: The model, its gates already in ``learn`` mode.
         settings: The spec's ``structure:`` section.
         total_steps: The run's length in training steps.
         max_record_points: The most points each gate's trajectory keeps.
+        choice_delay: The fraction, in [0, 1), of the gate-learning steps (those before
+            ``discretise_at``) during which choice logits do not step.
+        choice_pick: ``"loss"`` or ``"logits"``: how discretising picks each learned choice.
     """
 
     def __init__(
-        self, module: nn.Module, settings: StructureSpec, total_steps: int, max_record_points: int
+        self,
+        module: nn.Module,
+        settings: StructureSpec,
+        total_steps: int,
+        max_record_points: int,
+        *,
+        choice_delay: float = CHOICE_DELAY,
+        choice_pick: str = CHOICE_PICK,
     ) -> None:
         self.module = module
+        self.choice_pick = check_choice_pick(choice_pick)
         self.settings = settings
         self.parameters = list(structure_parameters(module))
         # No logits when a resumed run's gates were already discretised.
@@ -48,6 +82,11 @@ class GateLearner:
         self.recorder = GateRecorder(max_record_points)
         self.total_weights = count_weights(module)
         self.discretise_step = max(1, int(settings.discretise_at * total_steps))
+        self.choice_start_step = int(check_choice_delay(choice_delay) * self.discretise_step)
+        self._choice_logits = {
+            id(gate.logits) for _, gate in named_gates(module)
+            if isinstance(gate, ChoiceGate) and gate.logits is not None
+        }  # fmt: skip
         self.structure: Structure | None = None
 
     @property
@@ -66,8 +105,11 @@ class GateLearner:
     def step(self, grads: list[torch.Tensor | None], step: int) -> None:
         """One gate step and one multiplier step from the gradients of :meth:`inputs`."""
         *logit_grads, lam_grad = grads
+        choices_wait = step < self.choice_start_step
         for param, grad in zip(self.parameters, logit_grads):
-            param.grad = None if grad is None else grad.detach()
+            # A parameter without a gradient is skipped by Adam: no step, no moment estimates.
+            waits = choices_wait and id(param) in self._choice_logits
+            param.grad = None if grad is None or waits else grad.detach()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.budget.lam.grad = None if lam_grad is None else lam_grad.detach()
@@ -75,10 +117,14 @@ class GateLearner:
         self.guard.project(self.module, step)
         self.recorder.record(self.module, step)
 
-    def discretise_and_fix(self) -> Structure:
-        """Discretise to the budget and fix the gates (idempotent)."""
+    def discretise_and_fix(self, loss: Callable[[], float] | None = None) -> Structure:
+        """Discretise to the budget and fix the gates (idempotent). ``loss`` is the model's loss
+        on fixed held-out batches, to pick choices by when ``choice_pick`` is ``"loss"``."""
         if self.structure is None:
-            self.structure = discretise(self.module, target=self.settings.budget)
+            choices = None
+            if self.choice_pick == "loss" and loss is not None:
+                choices = pick_choices_by_loss(self.module, loss)
+            self.structure = discretise(self.module, target=self.settings.budget, choices=choices)
             apply_structure(self.module, self.structure)
         return self.structure
 
@@ -111,6 +157,21 @@ class GateLearner:
         record["budget"] = self.settings.budget
         record["structure"] = structure.to_dict()
         return record
+
+
+def check_choice_delay(value: float) -> float:
+    """``value`` if it is a valid ``choice_delay``, else a :class:`BadInputError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        expected = "a number in [0, 1): the fraction of the gate-learning steps before choices step"
+        raise BadInputError(f"GateLearner choice_delay: {got(value, expected)}")
+    return float(value)
+
+
+def check_choice_pick(value: str) -> str:
+    """``value`` if it is a valid ``choice_pick``, else a :class:`BadInputError`."""
+    if value not in CHOICE_PICKS:
+        raise BadInputError(f"GateLearner choice_pick: {got(value, one_of(CHOICE_PICKS))}")
+    return value
 
 
 def saved_structure(state: dict[str, Any] | None) -> Structure | None:
