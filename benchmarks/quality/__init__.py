@@ -1,0 +1,1 @@
+"""The quality benchmark (issue 6): see __main__.py."""

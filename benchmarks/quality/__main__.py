@@ -1,0 +1,75 @@
+"""Tuning quality per unit of compute: exhaustive grid, random search, TPE + Hyperband and ours on
+every built-in task, over several seeds.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.quality [--quick] [--seeds 5] [--jobs 2]
+        [--tasks markov_gpt digits_mlp] [--out runs/quality]
+
+Writes ``results.json`` (every trial of every study: cost, val, test), ``quality.html`` (the
+curves) and prints the tables that benchmarks/RESULTS.md records. Every study is a real one
+(run_study, SQLite, Lightning) and deterministic given its seed, so ``--jobs`` changes only the
+wall time. What is searched: see ``benchmarks/quality/_setup.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+import json
+import multiprocessing
+from pathlib import Path
+import time
+
+from benchmarks.quality._figures import write_figures
+from benchmarks.quality._run import MethodRun
+from benchmarks.quality._run import run_task_seed
+from benchmarks.quality._setup import FULL
+from benchmarks.quality._setup import QUICK
+from benchmarks.quality._setup import TASKS
+from benchmarks.quality._summary import markdown
+from benchmarks.quality._summary import seed_rows
+from benchmarks.quality._summary import verdicts
+
+
+def main(argv: list[str] | None = None) -> list[MethodRun]:
+    args = _parser().parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
+    out = Path(args.out)
+    (out / "studies").mkdir(parents=True, exist_ok=True)
+    units = [(TASKS[task], sizes, seed, str(out / "studies")) for seed in range(seeds)
+             for task in args.tasks]  # fmt: skip
+    start = time.perf_counter()
+    runs = _run_all(units, args.jobs)
+    wall = time.perf_counter() - start
+    (out / "results.json").write_text(json.dumps([r.to_dict() for r in runs], indent=1))
+    page = write_figures(runs, out)
+    rows = seed_rows(runs)
+    print(markdown(rows, verdicts(rows)))
+    mode = "quick" if args.quick else "full"
+    print(f"\n{mode} mode, {seeds} seeds, {len(units)} task-seeds, {args.jobs} jobs: "
+          f"{wall / 60:.1f} min wall; figures: {page}")  # fmt: skip
+    return runs
+
+
+def _run_all(units: list[tuple], jobs: int) -> list[MethodRun]:
+    if jobs == 1:
+        return [run for unit in units for run in run_task_seed(*unit)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(run_task_seed, *unit) for unit in units]
+        return [run for future in futures for run in future.result()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="a smaller space, shorter runs")
+    parser.add_argument("--seeds", type=int, default=None, help="default 5, quick 2")
+    parser.add_argument("--jobs", type=int, default=2, help="task-seeds run at once (processes)")
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
+    parser.add_argument("--out", default="runs/quality")
+    return parser
+
+
+if __name__ == "__main__":
+    main()
