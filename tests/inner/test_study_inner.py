@@ -70,21 +70,24 @@ def _gate_options(n_layers: int) -> dict[str, list[Any]]:
     return {name: values for name, values in options.items() if len(values) > 1}
 
 
-def test_a_grid_over_sampled_structures_enumerates_exactly_the_declared_gates(
-    tmp_path: Path,
-) -> None:
-    model = {**MODEL, "n_layers": 1}
-    spec = _spec(
+def _structure_grid(tmp_path: Path, structure: dict[str, Any]) -> dict[str, Any]:
+    """A grid study over the gates of a 1-layer GPT, 2 steps per trial."""
+    return _spec(
         tmp_path,
-        task={"name": "markov_gpt", "model": model, "data": dict(DATA)},
+        task={"name": "markov_gpt", "model": {**MODEL, "n_layers": 1}, "data": dict(DATA)},
         knobs={"lr": {"axis": "strategy", "mode": "fixed", "value": 0.05}},
-        structure={"mode": "sample"},
+        structure=structure,
         sampler={"name": "grid"},
         trainer={"max_steps": 2, "val_check_interval": 2, "accelerator": "cpu",
                  "progress_bar": False},
         budget=None,
     )  # fmt: skip
-    study = run_study(parse_spec(spec), progress=False)
+
+
+def test_a_grid_over_sampled_structures_enumerates_exactly_the_declared_gates(
+    tmp_path: Path,
+) -> None:
+    study = run_study(parse_spec(_structure_grid(tmp_path, {"mode": "sample"})), progress=False)
     options = _gate_options(1)
     everything = {tuple(zip(options, combo)) for combo in itertools.product(*options.values())}
     seen = [tuple((name, t.params[name]) for name in options) for t in study.trials]
@@ -96,18 +99,8 @@ def test_a_grid_over_sampled_structures_enumerates_exactly_the_declared_gates(
 
 
 def test_a_sampled_structure_over_the_budget_is_pruned_before_it_trains(tmp_path: Path) -> None:
-    model = {**MODEL, "n_layers": 1}
-    spec = _spec(
-        tmp_path,
-        task={"name": "markov_gpt", "model": model, "data": dict(DATA)},
-        knobs={"lr": {"axis": "strategy", "mode": "fixed", "value": 0.05}},
-        structure={"mode": "sample", "budget": 0.7},
-        sampler={"name": "grid"},
-        trainer={"max_steps": 2, "val_check_interval": 2, "accelerator": "cpu",
-                 "progress_bar": False},
-        budget=None,
-    )  # fmt: skip
-    study = run_study(parse_spec(spec), progress=False)
+    structure = {"mode": "sample", "budget": 0.7}
+    study = run_study(parse_spec(_structure_grid(tmp_path, structure)), progress=False)
     # Independently: the full model's weights, counted off its parameters, against each trial's.
     full = sum(p.numel() for p in tiny_gpt(n_layers=1).module.net.parameters())
     assert len(study.trials) == 24
