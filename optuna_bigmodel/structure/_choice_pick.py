@@ -35,38 +35,47 @@ def pick_choices_by_loss(module: nn.Module, loss: Callable[[], float]) -> dict[s
         module: The model, its choices in learn mode.
         loss: The model's loss now, on the same held-out batches every call, without a graph.
     """
-    choices = [(name, gate) for name, gate in named_gates(module)
-               if isinstance(gate, ChoiceGate) and gate.logits is not None]  # fmt: skip
-    saved = {gate: gate.logits.detach().clone() for _, gate in choices}
+    choices = _learned_choices(module)
+    saved = {name: param.detach().clone() for name, _, param in choices}
     training = module.training
     module.eval()
     picked: dict[str, str] = {}
     try:
         with torch.no_grad():
-            for name, gate in choices:
-                picked[name] = _best_candidate(gate, saved[gate], loss)
-                _one_hot(gate, gate.names.index(picked[name]))
+            for name, gate, param in choices:
+                picked[name] = _best_candidate(gate, param, saved[name], loss)
+                _one_hot(param, gate.names.index(picked[name]))
     finally:
         with torch.no_grad():
-            for gate, logits in saved.items():
-                gate.logits.copy_(logits)
+            for name, _, param in choices:
+                param.copy_(saved[name])
         module.train(training)
     return picked
 
 
-def _best_candidate(gate: ChoiceGate, logits: torch.Tensor, loss: Callable[[], float]) -> str:
+def _learned_choices(module: nn.Module) -> list[tuple[str, ChoiceGate, nn.Parameter]]:
+    return [
+        (name, gate, gate.logits)
+        for name, gate in named_gates(module)
+        if isinstance(gate, ChoiceGate) and gate.logits is not None
+    ]
+
+
+def _best_candidate(
+    gate: ChoiceGate, param: nn.Parameter, logits: torch.Tensor, loss: Callable[[], float]
+) -> str:
     probs = gate.keep_probs().detach()
     scored = []
     for index in range(gate.n_units):
         if float(probs[index]) == 0.0:  # frozen shut
             continue
-        _one_hot(gate, index)
+        _one_hot(param, index)
         scored.append((loss(), -float(logits[index]), index))
-    gate.logits.copy_(logits)
+    param.copy_(logits)
     return gate.names[min(scored)[2]]
 
 
-def _one_hot(gate: ChoiceGate, index: int) -> None:
-    values = torch.full_like(gate.logits, _SHUT)
+def _one_hot(param: nn.Parameter, index: int) -> None:
+    values = torch.full_like(param, _SHUT)
     values[index] = 0.0
-    gate.logits.copy_(values)
+    param.copy_(values)
