@@ -18,6 +18,7 @@ from optuna_bigmodel.inner._plan import inner_plan
 from optuna_bigmodel.inner._plan import InnerPlan
 from optuna_bigmodel.inner._plan import task_params
 from optuna_bigmodel.inner._space import apply_sampled_structure
+from optuna_bigmodel.inner._space import sampled_choices
 from optuna_bigmodel.structure import discretise
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ def prepare_trial(
         _check_sampled_size(built.module, spec.structure.budget, trial)
     callbacks: list[pl.Callback] = []
     if not plan.is_plain:
-        callbacks.append(BilevelTuning(plan, trial=trial))
+        fixed = sampled_choices(spec, params, built.module)
+        callbacks.append(BilevelTuning(plan, trial=trial, fixed_choices=fixed))
     if plan.learns_structure and spec.structure.prune_below is not None:
         callbacks.append(StructurePruning(spec.structure.prune_below, trial=trial))
     if spec.trainer.early_stopping is not None:

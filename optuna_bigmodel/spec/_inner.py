@@ -23,8 +23,9 @@ STRUCTURE_MODES = ("off", "sample", "learn")
 _INNER_KEYS = ("descent", "search_fraction", "mu", "meta_lr", "decay_kind")
 _LEARN_ONLY = (
     "warmup_fraction", "unit_relaxation", "choice_relaxation", "gate_lr",
-    "discretise_at", "prune_below",
+    "discretise_at", "prune_below", "choices",
 )  # fmt: skip
+CHOICE_MODES = ("learn", "sample")
 
 
 def check_inner_knobs(reader: Reader, knobs: tuple[Knob, ...]) -> None:
@@ -112,6 +113,7 @@ def structure(reader: Reader, value: Any, path: KeyPath) -> StructureSpec:
         gate_lr=reader.positive_number(*get("gate_lr")),
         discretise_at=_number_in(reader, *get("discretise_at"), 0.0, 1.0, low_open=True),
         prune_below=_prune_below(reader, *get("prune_below")),
+        choices=reader.choice(*get("choices"), CHOICE_MODES),
     )
 
 

@@ -97,7 +97,10 @@ class StructureSpec:
     a trial whose sampled structure keeps more of the weights end as pruned before it trains (user
     attribute ``over_budget``), so every search compares structures under the same size limit.
     With ``prune_below``, units whose keep-probability stays under it are frozen shut early and
-    the blocks they own stop running (``StructurePruning``).
+    the blocks they own stop running (``StructurePruning``). With ``choices: sample`` the
+    choices among candidate operators (e.g. the activation) become knobs of the study's sampler,
+    one run per candidate, while the unit gates learn: a gradient ranks candidates poorly (the
+    softmax favours the largest output early), see benchmarks/RESULTS.md.
     """
 
     mode: str = "off"
@@ -108,6 +111,13 @@ class StructureSpec:
     gate_lr: float = 0.05
     discretise_at: float = 0.3
     prune_below: float | None = None
+    choices: str = "learn"
+
+    @property
+    def samples_gates(self) -> bool:
+        """Whether the study's sampler picks gates: all of them (``sample``), or the choices
+        among candidate operators while the unit gates learn (``learn`` with choices ``sample``)."""
+        return self.mode == "sample" or (self.mode == "learn" and self.choices == "sample")
 
     def to_dict(self) -> dict[str, Any]:
         """The section as a study file writes it: the learn-mode keys only in learn mode."""

@@ -88,7 +88,7 @@ def _parse(data: Any, reader: Reader) -> StudySpec:
     metric = _or(top, "metric", "val_loss")
     structure = _inner.structure(reader, top.get("structure"), ("structure",))
     # Gate knobs derived from the model join the grid at run time; the runner sizes it then.
-    derived = structure.mode == "sample"
+    derived = structure.samples_gates
     return StudySpec(
         name=_fields.study_name(reader, top["name"], ("name",)),
         direction=reader.choice(_or(top, "direction", "minimize"), ("direction",), DIRECTIONS),

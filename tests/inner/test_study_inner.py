@@ -200,3 +200,30 @@ def test_an_outer_search_picks_where_learned_knobs_start_and_the_meta_rate(tmp_p
             assert learned["final"] == pytest.approx(trial.params["lr_init"], rel=1e-6)
         else:
             assert learned["final"] != pytest.approx(trial.params["lr_init"], rel=1e-3)
+
+
+def test_sampled_choices_give_one_run_per_candidate_while_the_unit_gates_learn(
+    tmp_path: Path,
+) -> None:
+    spec = _structure_grid(tmp_path, {"mode": "learn", "budget": 0.8, "choices": "sample"})
+    spec["trainer"] = {"max_steps": 8, "val_check_interval": 8, "accelerator": "cpu",
+                       "progress_bar": False}  # fmt: skip
+    study = run_study(parse_spec(spec), progress=False)
+    name = "net.blocks.0.mlp.activation"
+    options = _gate_options(1)
+    assert sorted(t.params[name] for t in study.trials) == sorted(options[name])  # each once
+    for trial in study.trials:
+        assert set(trial.params) == {name}  # unit gates are not sampled: they learn
+        record = trial.user_attrs["structure"]
+        assert record["structure"]["choices"] == {name: trial.params[name]}
+        assert record["params_after"] <= 0.8 * record["params_before"]
+
+
+def test_sampled_choices_need_a_model_with_a_choice_gate(tmp_path: Path) -> None:
+    spec = _spec(
+        tmp_path,
+        task={"name": "digits_mlp", "model": {"hidden": 16, "depth": 1}},
+        structure={"mode": "learn", "budget": 0.8, "choices": "sample"},
+    )
+    with pytest.raises(BadInputError, match="choices 'sample'.*no choice gate"):
+        run_study(parse_spec(spec), progress=False)

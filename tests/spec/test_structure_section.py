@@ -28,6 +28,8 @@ def test_a_sample_mode_budget_is_read_and_written_back() -> None:
         ({"mode": "off", "budget": 0.5}, ["structure.budget", "modes 'sample' and 'learn'"]),
         ({"mode": "sample", "gate_lr": 0.1}, ["structure.gate_lr", "mode 'learn'"]),
         ({"mode": "sample", "budget": 1.5}, ["structure.budget", "1.5", "(0, 1]"]),
+        ({"mode": "sample", "choices": "sample"}, ["structure.choices", "mode 'learn'"]),
+        ({"mode": "learn", "choices": "grid"}, ["structure.choices", "'grid'", "'sample'"]),
     ],
 )
 def test_keys_outside_their_mode_or_range_are_clear_errors(
