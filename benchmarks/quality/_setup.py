@@ -10,10 +10,11 @@ The joint space is the same for every method:
 
 The grid discretises each continuous knob to a few points; random search and TPE + Hyperband
 sample the ranges; ours runs a few outer trials, a grid over what cannot take gradients (the
-optimiser) and where the learned rate starts (``lr_init``, two values a decade apart), each
-pruned at half-time by the median rule when it is behind the earlier ones, and learns the rest
-inside each run (structure, rate, warm-up and weight decay, on a search split of 10% of the
-training data) with the library's default inner settings (meta-rate, tangent decay, gate rate).
+optimiser, the choice gates: ``structure: {mode: learn, choices: sample}``) and where the learned
+rate starts (``lr_init``, two values a decade apart), each pruned at half-time by the median rule
+when it is behind the earlier ones, and learns the rest inside each run (unit gates under the
+budget, rate, warm-up and weight decay, on a search split of 10% of the training data) with the
+library's default inner settings (meta-rate, tangent decay, gate rate).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def study_file(
         "seed": seed,
         "task": {"name": setup.name, "model": dict(setup.model)},
         "knobs": knobs(method, setup, sizes),
-        "structure": {"mode": "learn" if method == "ours" else "sample", "budget": setup.budget},
+        "structure": {"mode": "sample", "budget": setup.budget},
         "storage": f"sqlite:///{folder}/{name}.db",
         "run_dir": folder,
         "trainer": {"max_steps": steps, "val_check_interval": val_every, "accelerator": "cpu",
@@ -130,7 +131,8 @@ def study_file(
     if method == "tpe_hyperband":
         spec["pruner"] = {"name": "hyperband", "kwargs": {
             "min_resource": val_every, "max_resource": steps, "reduction_factor": 3}}  # fmt: skip
-    if method == "ours":  # our pruning callback, told to stop a run that is behind at half-time
+    if method == "ours":  # unit gates learn, choices one run each; pruned at half-time if behind
+        spec["structure"] = {"mode": "learn", "budget": setup.budget, "choices": "sample"}
         spec["pruner"] = {"name": "median", "kwargs": {
             "n_startup_trials": 1, "n_warmup_steps": steps // 2}}  # fmt: skip
     if method in ("random", "tpe_hyperband"):
