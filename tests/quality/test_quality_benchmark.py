@@ -7,6 +7,8 @@ import itertools
 import json
 from pathlib import Path
 
+import torch
+
 from benchmarks.quality.__main__ import main
 from benchmarks.quality._run import MethodRun
 from benchmarks.quality._run import TrialRecord
@@ -39,7 +41,10 @@ def test_best_so_far_picks_by_val_and_counts_every_trials_compute() -> None:
 def _within_budget(task: str) -> int:
     """Structures of the task's benchmark model within its budget, counted by brute force."""
     setup = TASKS[task]
-    build = lambda: resolve_task(task).build({}, setup.model, {}, 0).module  # noqa: E731
+
+    def build() -> torch.nn.Module:
+        return resolve_task(task).build({}, setup.model, {}, 0).module
+
     knobs = structure_knobs(build())
     count = 0
     for values in itertools.product(*(k.grid_values() for k in knobs)):
