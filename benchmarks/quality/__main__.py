@@ -2,7 +2,8 @@
 every built-in task, over several seeds.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.quality [--quick] [--seeds 5] [--jobs 2]
-        [--tasks markov_gpt digits_mlp] [--out runs/quality]
+        [--tasks markov_gpt digits_mlp] [--out runs/quality] [--first-seed 0]
+        [--only ours --reuse runs/quality/results.json] [--lr-starts 3e-3 3e-2]
 
 Writes ``results.json`` (every trial of every study: cost, val, test), ``quality.html`` (the
 curves) and prints the tables that benchmarks/RESULTS.md records. Every study is a real one
@@ -16,6 +17,7 @@ import argparse
 from concurrent.futures import ProcessPoolExecutor
 import json
 import multiprocessing
+from dataclasses import replace
 from pathlib import Path
 import time
 
@@ -23,6 +25,7 @@ from benchmarks.quality._figures import write_figures
 from benchmarks.quality._run import MethodRun
 from benchmarks.quality._run import run_task_seed
 from benchmarks.quality._setup import FULL
+from benchmarks.quality._setup import METHODS
 from benchmarks.quality._setup import QUICK
 from benchmarks.quality._setup import TASKS
 from benchmarks.quality._summary import markdown
@@ -33,14 +36,20 @@ from benchmarks.quality._summary import verdicts
 def main(argv: list[str] | None = None) -> list[MethodRun]:
     args = _parser().parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.lr_starts:
+        sizes = replace(sizes, lr_starts=tuple(args.lr_starts))
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
     out = Path(args.out)
     (out / "studies").mkdir(parents=True, exist_ok=True)
-    units = [(TASKS[task], sizes, seed, str(out / "studies")) for seed in range(seeds)
-             for task in args.tasks]  # fmt: skip
+    methods = tuple(args.only) if args.only else METHODS
+    units = [(TASKS[task], sizes, seed, str(out / "studies"), methods)
+             for seed in range(args.first_seed, args.first_seed + seeds) for task in args.tasks]  # fmt: skip
     start = time.perf_counter()
     runs = _run_all(units, args.jobs)
     wall = time.perf_counter() - start
+    if args.reuse:  # the other methods' runs from an earlier results.json (same sizes and seeds)
+        earlier = [MethodRun.from_dict(r) for r in json.loads(Path(args.reuse).read_text())]
+        runs = [r for r in earlier if r.method not in methods] + runs
     (out / "results.json").write_text(json.dumps([r.to_dict() for r in runs], indent=1))
     page = write_figures(runs, out)
     rows = seed_rows(runs)
@@ -68,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=2, help="task-seeds run at once (processes)")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
     parser.add_argument("--out", default="runs/quality")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    parser.add_argument("--only", nargs="+", choices=METHODS, help="run only these methods")
+    parser.add_argument("--reuse", help="an earlier results.json: the methods not run come from it")
+    parser.add_argument("--lr-starts", type=float, nargs="+", help="ours' lr_init grid")
     return parser
 
 

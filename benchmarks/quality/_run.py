@@ -61,12 +61,18 @@ class MethodRun:
         return cls(**{**data, "trials": trials})
 
 
-def run_task_seed(setup: TaskSetup, sizes: Sizes, seed: int, folder: str) -> list[MethodRun]:
-    """The grid first (its compute sets random's and TPE's budgets), then the others."""
+def run_task_seed(
+    setup: TaskSetup, sizes: Sizes, seed: int, folder: str, methods: tuple[str, ...] = METHODS
+) -> list[MethodRun]:
+    """The grid first (its compute sets random's and TPE's budgets), then the others; ``methods``
+    without the grid runs only ``ours`` (it needs no budget from the grid)."""
     _quiet()
+    if "grid" not in methods:
+        assert set(methods) <= {"ours"}, "random and TPE take their budget from the grid's run"
+        return [_run(setup, sizes, seed, folder, method, None) for method in methods]
     runs = [_run(setup, sizes, seed, folder, "grid", None)]
     share = round(sizes.outer_share * runs[0].compute)
-    runs += [_run(setup, sizes, seed, folder, method, share) for method in METHODS[1:]]
+    runs += [_run(setup, sizes, seed, folder, method, share) for method in methods if method != "grid"]
     return runs
 
 

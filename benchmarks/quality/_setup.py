@@ -53,6 +53,7 @@ class Sizes:
     tune_decay_and_warmup: bool  # quick mode fixes both, for every method
     step_scale: float
     outer_share: float  # random / TPE get this fraction of the grid's compute
+    lr_starts: tuple[float, ...] = (3e-3, 3e-2)  # ours' outer grid over where the learned rate starts
 
 
 FULL = Sizes(lr_points=3, tune_decay_and_warmup=True, step_scale=1.0, outer_share=0.35)
@@ -70,7 +71,6 @@ TASKS = {
 }
 
 LR = (1e-3, 0.3)
-LR_STARTS = [3e-3, 3e-2]  # ours' outer grid over where the learned rate starts
 WEIGHT_DECAY = (1e-5, 1e-2)
 OPTIMIZERS = ["momentum", "adam"]
 
@@ -100,7 +100,7 @@ def knobs(method: str, setup: TaskSetup, sizes: Sizes) -> dict[str, Any]:
     declared = {"optimizer": {"choices": OPTIMIZERS}, "lr": lr, "weight_decay": decay,
                 "warmup": warmup}  # fmt: skip
     if method == "ours":
-        declared["lr_init"] = {"choices": LR_STARTS}
+        declared["lr_init"] = {"choices": list(sizes.lr_starts)}
     return {name: {"axis": "strategy", **knob} for name, knob in declared.items()}
 
 
