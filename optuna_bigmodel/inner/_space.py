@@ -40,11 +40,7 @@ def study_knobs(spec: StudySpec, task: Task) -> tuple[Knob, ...]:
     derived = structure_knobs(built.module)
     what = "gate that has more than one option"
     if spec.structure.mode == "learn":  # choices sampled, unit gates learned
-        choices = {
-            name
-            for name, gate in named_gates(built.module)
-            if isinstance(gate, ChoiceGate)
-        }
+        choices = {name for name, gate in named_gates(built.module) if isinstance(gate, ChoiceGate)}
         derived = [knob for knob in derived if knob.name in choices]
         what = "choice gate (candidate operators)"
     if not derived:
@@ -54,9 +50,7 @@ def study_knobs(spec: StudySpec, task: Task) -> tuple[Knob, ...]:
         )
     clash = sorted({k.name for k in derived} & {k.name for k in spec.knobs})
     if clash:
-        raise BadInputError(
-            f"knobs: {clash} are the names of the model's gates; rename them"
-        )
+        raise BadInputError(f"knobs: {clash} are the names of the model's gates; rename them")
     return (*spec.knobs, *derived)
 
 
@@ -64,7 +58,7 @@ def sampled_choices(
     spec: StudySpec, params: Mapping[str, Any], module: nn.Module
 ) -> dict[str, str]:
     """The trial's value of each choice gate of ``module`` when ``choices: sample``, else none."""
-    if not (spec.structure.mode == "learn" and spec.structure.samples_gates):
+    if not (spec.structure.mode == "learn" and spec.structure.choices == "sample"):
         return {}
     return {name: params[name] for name, gate in named_gates(module)
             if isinstance(gate, ChoiceGate) and name in params}  # fmt: skip

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import optuna
 import pytorch_lightning as pl
-from torch import nn
 from pytorch_lightning.callbacks import EarlyStopping
+from torch import nn
 
 from optuna_bigmodel.callbacks import StructurePruning
 from optuna_bigmodel.inner._bilevel import BilevelTuning
@@ -51,9 +51,7 @@ def prepare_trial(
     """
     plan = inner_plan(spec, params)
     declared = {knob.name for knob in spec.knobs}
-    own = task_params(
-        {name: value for name, value in params.items() if name in declared}
-    )
+    own = task_params({name: value for name, value in params.items() if name in declared})
     built = task.build(own, spec.task.model, spec.task.data, seed)
     if spec.structure.mode == "sample":
         apply_sampled_structure(built.module, params)
@@ -67,9 +65,7 @@ def prepare_trial(
     if spec.trainer.early_stopping is not None:
         mode = "min" if spec.direction == "minimize" else "max"
         patience = spec.trainer.early_stopping
-        callbacks.append(
-            EarlyStopping(spec.metric, patience=patience, mode=mode, strict=False)
-        )
+        callbacks.append(EarlyStopping(spec.metric, patience=patience, mode=mode, strict=False))
     return PreparedTrial(built, plan, callbacks)
 
 
@@ -88,9 +84,7 @@ def _check_sampled_size(
     limit = budget * size.params_before
     if size.params_after > limit:
         if trial is not None:
-            trial.set_user_attr(
-                "over_budget", {"weights": size.params_after, "limit": limit}
-            )
+            trial.set_user_attr("over_budget", {"weights": size.params_after, "limit": limit})
         raise optuna.TrialPruned(
             f"structure over budget: {size.params_after} weights > {budget:g} x "
             f"{size.params_before}; nothing was trained"
