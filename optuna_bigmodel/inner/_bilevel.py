@@ -22,10 +22,8 @@ from optuna_bigmodel.inner._gates import saved_structure
 from optuna_bigmodel.inner._plan import InnerPlan
 from optuna_bigmodel.strategy import check_no_external_scheduler
 from optuna_bigmodel.strategy import HypergradientController
-from optuna_bigmodel.knobs._messages import unknown
 from optuna_bigmodel.structure import apply_structure
-from optuna_bigmodel.structure import ChoiceGate
-from optuna_bigmodel.structure import named_gates
+from optuna_bigmodel.structure import named_learned_choices
 from optuna_bigmodel.structure import set_gate_mode
 from optuna_bigmodel.structure import structure_parameters
 
@@ -310,17 +308,9 @@ class BilevelTuning(pl.Callback):
 
 
 def _fix_choices(module: torch.nn.Module, choices: Mapping[str, str]) -> None:
-    learned = {name: gate for name, gate in named_gates(module)
-               if isinstance(gate, ChoiceGate) and gate.logits is not None}  # fmt: skip
+    gates = named_learned_choices(module, choices, "BilevelTuning fixed_choices")
     for name, candidate in choices.items():
-        if name not in learned:
-            raise BadInputError(
-                f"BilevelTuning fixed_choices: {unknown('learned choice', name, learned)}"
-            )
-        if candidate not in learned[name].names:
-            detail = unknown("candidate", candidate, learned[name].names)
-            raise BadInputError(f"BilevelTuning fixed_choices[{name!r}]: {detail}")
-        learned[name].fix(candidate)
+        gates[name].fix(candidate)
 
 
 def _set_trainable(parameters: Any, trainable: bool) -> None:

@@ -32,6 +32,7 @@ from optuna_bigmodel.structure._choice_pick import pick_choices_by_loss
 from optuna_bigmodel.structure._collapse import CollapseEvent
 from optuna_bigmodel.structure._collapse import CollapseGuard
 from optuna_bigmodel.structure._discretise import discretise
+from optuna_bigmodel.structure._discretise import named_learned_choices
 from optuna_bigmodel.structure._discretise import Structure
 from optuna_bigmodel.structure._export import export_model
 from optuna_bigmodel.structure._export import sliced_linear
@@ -72,6 +73,7 @@ __all__ = [
     "apply_structure",
     "count_weights",
     "discretise",
+    "named_learned_choices",
     "expected_fraction",
     "expected_param_count",
     "export_model",

@@ -96,7 +96,8 @@ def discretise(
     if target is not None:
         check_number("discretise", "target", target, "a number in (0, 1]", lambda v: 0 < v <= 1)
     gates = dict(named_gates(module))
-    picked = _checked_choices(gates, choices or {})
+    picked = dict(choices or {})
+    named_learned_choices(module, picked, "discretise choices")
     masks = {gate: _initial_mask(gate, picked.get(name)) for name, gate in gates.items()}
     total = count_weights(module)
     if target is not None:
@@ -106,17 +107,26 @@ def discretise(
     return _structure(gates, masks, total, _hard_count(module, masks))
 
 
-def _checked_choices(gates: Mapping[str, Gate], choices: Mapping[str, str]) -> dict[str, str]:
-    learned = {n: g for n, g in gates.items() if isinstance(g, ChoiceGate) and g.logits is not None}
+def named_learned_choices(
+    module: nn.Module, choices: Mapping[str, str], owner: str
+) -> dict[str, ChoiceGate]:
+    """The learned choice gates that ``choices`` (path -> candidate) names, each checked.
+
+    Raises:
+        BadInputError: A path is not a learned choice of ``module``, or a candidate not one of
+            its gate's; the message starts with ``owner`` (e.g. ``"discretise choices"``).
+    """
+    learned = {
+        name: gate for name, gate in named_gates(module)
+        if isinstance(gate, ChoiceGate) and gate.logits is not None
+    }  # fmt: skip
     for name, candidate in choices.items():
         if name not in learned:
-            raise BadInputError(f"discretise choices: {unknown('learned choice', name, learned)}")
+            raise BadInputError(f"{owner}: {unknown('learned choice', name, learned)}")
         if candidate not in learned[name].names:
-            candidates = learned[name].names
-            raise BadInputError(
-                f"discretise choices[{name!r}]: {unknown('candidate', candidate, candidates)}"
-            )
-    return dict(choices)
+            detail = unknown("candidate", candidate, learned[name].names)
+            raise BadInputError(f"{owner}[{name!r}]: {detail}")
+    return {name: learned[name] for name in choices}
 
 
 def _initial_mask(gate: Gate, choice: str | None = None) -> torch.Tensor:
