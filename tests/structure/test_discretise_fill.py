@@ -29,6 +29,17 @@ def _learned_gpt(seed: int):
     return gpt
 
 
+def _one_block_gpt(heads: list[float], channels: list[float]):
+    """A 1-block GPT learning its gates, its block kept, with these head and channel logits."""
+    gpt = make_gpt(n_layers=1).double()
+    set_gate_mode(gpt, "learn")
+    with torch.no_grad():
+        gpt.blocks_gate.logits.fill_(3.0)
+        gpt.blocks[0].attn.heads_gate.logits.copy_(torch.tensor(heads))
+        gpt.blocks[0].mlp.channels_gate.logits.copy_(torch.tensor(channels))
+    return gpt
+
+
 def _count(gates: dict[str, tuple[int, ...]]) -> int:
     """The weights of a structure of make_gpt(): head size 4, 4 channels per group."""
     blocks = []
@@ -93,13 +104,8 @@ def test_fill_of_equal_units_reaches_the_largest_fill_brute_force_finds(target: 
 
 
 def test_fill_brings_back_the_most_probable_unit_that_fits() -> None:
-    gpt = make_gpt(n_layers=1).double()
-    set_gate_mode(gpt, "learn")
-    with torch.no_grad():
-        gpt.blocks_gate.logits.fill_(3.0)
-        gpt.blocks[0].attn.heads_gate.logits.copy_(torch.tensor([2.0, -2.0]))
-        # Group 2 is likelier than group 1, both shut; only one more group fits.
-        gpt.blocks[0].mlp.channels_gate.logits.copy_(torch.tensor([2.0, -2.5, -1.0]))
+    # Group 2 is likelier than group 1, both shut; only one more group fits.
+    gpt = _one_block_gpt(heads=[2.0, -2.0], channels=[2.0, -2.5, -1.0])
     one_group_more = gpt_hand_count(7, 6, 8, [(1, 4, 8)])
     target = (one_group_more + 1) / count_weights(gpt)
     filled = discretise(gpt, target=target)
@@ -110,12 +116,7 @@ def test_fill_brings_back_the_most_probable_unit_that_fits() -> None:
 
 
 def test_fill_never_reopens_a_unit_frozen_shut() -> None:
-    gpt = make_gpt(n_layers=1).double()
-    set_gate_mode(gpt, "learn")
-    with torch.no_grad():
-        gpt.blocks_gate.logits.fill_(3.0)
-        gpt.blocks[0].attn.heads_gate.logits.copy_(torch.tensor([2.0, -1.0e4]))  # as pruned
-        gpt.blocks[0].mlp.channels_gate.logits.fill_(2.0)
+    gpt = _one_block_gpt(heads=[2.0, -1.0e4], channels=[2.0, 2.0, 2.0])  # head 1 as pruned
     filled = discretise(gpt, target=1.0)
     assert filled.gates["blocks.0.attn.heads_gate"] == (0,)
     assert filled.params_after == gpt_hand_count(7, 6, 8, [(1, 4, 12)])
