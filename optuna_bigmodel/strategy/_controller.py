@@ -92,7 +92,10 @@ class HypergradientController:
         mu: How much of the tangent survives a step, in [0, 1]: 0 is the greedy one-step
             hypergradient (Baydin et al. 2018), about 0.99 looks ~100 steps back, which removes
             most of the greedy rule's bias toward small rates.
-        meta_lr: The meta learning rate; see :class:`MetaOptimizer`.
+        meta_lr: The meta learning rate; see :class:`MetaOptimizer`. The meta-optimiser sees
+            each value in units of its range (a learned warm-up in [0, 200] as ``warmup / 200``;
+            a log-scale rate as its log), so ``0.02`` moves a rate by ~2% and a warm-up by ~2% of
+            its range per search batch.
         meta_optimizer: ``"adam"`` (scale-free; the default) or ``"sgd"``.
         snapshot_every: Keep the state as "last good" every this many successful search batches.
         max_record_points: The most trajectory points recorded per learned value.
@@ -250,8 +253,10 @@ class HypergradientController:
         if not all(math.isfinite(v) for v in (loss, *values)):
             self._restore(f"non-finite search loss {loss} or hypergradient {hypergradients}")
             return hypergradients
-        for name, move in self.meta.step(hypergradients).items():
-            self.values[name].set_clipped(self.values[name].raw + move)
+        scales = {name: self.values[name].meta_scale for name in hypergradients}
+        normalised = {name: g * scales[name] for name, g in hypergradients.items()}
+        for name, move in self.meta.step(normalised).items():
+            self.values[name].set_clipped(self.values[name].raw + move * scales[name])
         self._searches += 1
         if self._searches % self.snapshot_every == 0:
             self._last_good = capture_last_good(self.optimizer, self._strategy_state())

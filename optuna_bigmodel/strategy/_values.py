@@ -70,6 +70,13 @@ class StrategyValue:
         """The value on the natural scale."""
         return math.exp(self.raw) if self.log else self.raw
 
+    @property
+    def meta_scale(self) -> float:
+        """The unit the meta-optimiser steps in: 1 on a log scale (moves are ratios), the range's
+        width on a linear one, so that one meta learning rate moves a warm-up of hundreds of
+        steps as readily as a learning rate (a unit of one step would leave it where it began)."""
+        return 1.0 if self.log or not self.learned else self.high - self.low
+
     def set_clipped(self, raw: float) -> None:
         """Sets ``raw``, clipped into the declared range."""
         self.raw = min(max(raw, self.low), self.high)

@@ -76,6 +76,27 @@ def test_learned_values_are_clipped_to_their_range() -> None:
     assert values["decay"] in (0.2, 0.8) and values["warmup"] in (1.0, 3.0)
 
 
+@pytest.mark.parametrize("meta_optimizer", ["adam", "sgd"])
+def test_meta_steps_are_taken_in_units_of_each_values_range(meta_optimizer: str) -> None:
+    # A warm-up in [0, 200] steps moves as if it were warmup / 200; a log-scale rate moves as is.
+    schedule = LRSchedule(
+        lr=LearnedValue(1e-3, 1e-5, 1.0), total_steps=400, warmup=LearnedValue(100.0, 0.0, 200.0)
+    )
+    model, opt, controller = _setup(schedule=schedule, meta_optimizer=meta_optimizer, meta_lr=0.01)
+    _train(model, opt, controller, 1, search=False)
+    hyper = controller.on_search_batch(_loss(model, 10_000))
+    values = controller.current_values()
+    if meta_optimizer == "adam":  # Adam's first step is -meta_lr * sign, in normalised units
+        expected_warmup = 100.0 - 0.01 * 200.0 * math.copysign(1.0, hyper["warmup"])
+        expected_lr = 1e-3 * math.exp(-0.01 * math.copysign(1.0, hyper["lr"]))
+    else:  # gradient descent on u = warmup / 200: dJ/du = 200 dJ/dwarmup, move 200 * du
+        expected_warmup = 100.0 - 0.01 * 200.0**2 * hyper["warmup"]
+        expected_lr = 1e-3 * math.exp(-0.01 * hyper["lr"])
+    assert hyper["warmup"] != 0.0
+    assert values["warmup"] == pytest.approx(expected_warmup, rel=1e-9)
+    assert values["lr"] == pytest.approx(expected_lr, rel=1e-9)
+
+
 def test_search_batches_leave_the_weights_and_their_gradients_alone() -> None:
     model, opt, controller = _setup()
     _train(model, opt, controller, 3, search=False)
