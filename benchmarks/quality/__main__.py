@@ -3,7 +3,7 @@ every built-in task, over several seeds.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.quality [--quick] [--seeds 5] [--jobs 2]
         [--tasks markov_gpt digits_mlp] [--out runs/quality] [--first-seed 0]
-        [--only ours --reuse runs/quality/results.json] [--lr-starts 3e-3 3e-2]
+        [--only ours --reuse runs/quality/results.json] [--lr-starts 1e-2 3e-2 1e-1]
 
 Writes ``results.json`` (every trial of every study: cost, val, test), ``quality.html`` (the
 curves) and prints the tables that benchmarks/RESULTS.md records. Every study is a real one

@@ -91,9 +91,10 @@ class StructureSpec:
     ``warmup_fraction`` of the run, gate logits step with Adam at ``gate_lr``, and after
     ``discretise_at`` of the run the structure is discretised (top-k to the budget, argmax
     choices) and fixed, so that the rest of the run fine-tunes the weights of the structure the
-    trial reports (the defaults, warm-up 0.1 and discretisation at 0.3, are what
-    ``benchmarks/learned_structure.py`` measured best: the soft-gated and discretised models differ
-    most, and the weights need the time to recover). In ``sample`` mode a ``budget`` below 1 makes
+    trial reports (the defaults, warm-up 0.1 and discretisation at 0.1, are what
+    ``benchmarks/learned_structure.py`` and ``benchmarks/quality`` measured best: the weights of
+    units that will be dropped waste capacity while the gates are soft, and the kept ones need the
+    time to train). In ``sample`` mode a ``budget`` below 1 makes
     a trial whose sampled structure keeps more of the weights end as pruned before it trains (user
     attribute ``over_budget``), so every search compares structures under the same size limit.
     With ``prune_below``, units whose keep-probability stays under it are frozen shut early and
@@ -109,7 +110,7 @@ class StructureSpec:
     unit_relaxation: str = "sigmoid"
     choice_relaxation: str = "softmax"
     gate_lr: float = 0.05
-    discretise_at: float = 0.3
+    discretise_at: float = 0.1
     prune_below: float | None = None
     choices: str = "learn"
 
