@@ -16,11 +16,12 @@ known (``TaskBuild.optimum``). For each seed (which fixes the initial weights an
   ``discretise_at`` of the run, then fine-tuned to the end with the structure fixed.
 
 Settings of the learned run (fixed before the reported seeds were run, the same for every seed):
-gate_lr 0.05 and sigmoid relaxation (the library's defaults), warmup_fraction 0.1 and
-discretise_at 0.3 instead of the then defaults 0.25 and 0.75 (the library's defaults since): on two pilot seeds (100, 101, not
-reported ones) the defaults lost 2-11% to the best enumerated structure, mostly in the gap between
-the soft-gated model and the discretised one, which needs fine-tuning time; 0.1 / 0.3 was the best
-of the pilot settings tried (all listed in benchmarks/RESULTS.md). Discretising fills the budget
+gate_lr 0.05 and sigmoid relaxation (the library's defaults), warmup_fraction 0.1 and discretise_at
+0.3 instead of the then defaults 0.25 and 0.75 (the library's defaults since, until discretise_at
+became 0.1 in the fourth session: --discretise-at 0.1): on two pilot seeds (100, 101, not reported
+ones) the defaults lost 2-11% to the best enumerated structure, mostly in the gap between the
+soft-gated model and the discretised one, which needs fine-tuning time; 0.1 / 0.3 was the best of
+the pilot settings tried (all listed in benchmarks/RESULTS.md). Discretising fills the budget
 (units the top-k left out come back, most probable first, while they fit; the library's default
 since a later session, chosen on the same pilot seeds).
 
