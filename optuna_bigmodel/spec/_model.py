@@ -89,19 +89,19 @@ class StructureSpec:
 
     In ``learn`` mode the budget's target falls linearly from 1 to ``budget`` over
     ``warmup_fraction`` of the run, gate logits step with Adam at ``gate_lr``, and after
-    ``discretise_at`` of the run the structure is discretised (top-k to the budget, argmax
-    choices) and fixed, so that the rest of the run fine-tunes the weights of the structure the
-    trial reports (the defaults, warm-up 0.1 and discretisation at 0.1, are what
+    ``discretise_at`` of the run the structure is discretised (top-k to the budget, argmax choices)
+    and fixed, so that the rest of the run fine-tunes the weights of the structure the trial reports
+    (the defaults, warm-up 0.1 and discretisation at 0.1, are what
     ``benchmarks/learned_structure.py`` and ``benchmarks/quality`` measured best: the weights of
     units that will be dropped waste capacity while the gates are soft, and the kept ones need the
-    time to train). In ``sample`` mode a ``budget`` below 1 makes
-    a trial whose sampled structure keeps more of the weights end as pruned before it trains (user
-    attribute ``over_budget``), so every search compares structures under the same size limit.
-    With ``prune_below``, units whose keep-probability stays under it are frozen shut early and
-    the blocks they own stop running (``StructurePruning``). With ``choices: sample`` the
-    choices among candidate operators (e.g. the activation) become knobs of the study's sampler,
-    one run per candidate, while the unit gates learn: a gradient ranks candidates poorly (the
-    softmax favours the largest output early), see benchmarks/RESULTS.md.
+    time to train). In ``sample`` mode a ``budget`` below 1 makes a trial whose sampled structure
+    keeps more of the weights end as pruned before it trains (user attribute ``over_budget``), so
+    every search compares structures under the same size limit. With ``prune_below``, units whose
+    keep-probability stays under it are frozen shut early and the blocks they own stop running
+    (``StructurePruning``). With ``choices: sample`` the choices among candidate operators (e.g. the
+    activation) become knobs of the study's sampler, one run per candidate, while the unit gates
+    learn: a gradient ranks candidates poorly (the softmax favours the largest output early), see
+    benchmarks/RESULTS.md.
     """
 
     mode: str = "off"
