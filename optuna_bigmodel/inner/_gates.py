@@ -13,13 +13,12 @@ from optuna_bigmodel._errors import BadInputError
 from optuna_bigmodel.knobs._messages import got
 from optuna_bigmodel.knobs._messages import one_of
 from optuna_bigmodel.structure import apply_structure
-from optuna_bigmodel.structure import ChoiceGate
 from optuna_bigmodel.structure import CollapseGuard
 from optuna_bigmodel.structure import count_weights
 from optuna_bigmodel.structure import discretise
 from optuna_bigmodel.structure import expected_fraction
 from optuna_bigmodel.structure import GateRecorder
-from optuna_bigmodel.structure import named_gates
+from optuna_bigmodel.structure import learned_choice_gates
 from optuna_bigmodel.structure import pick_choices_by_loss
 from optuna_bigmodel.structure import SizeBudget
 from optuna_bigmodel.structure import Structure
@@ -83,10 +82,7 @@ class GateLearner:
         self.total_weights = count_weights(module)
         self.discretise_step = max(1, int(settings.discretise_at * total_steps))
         self.choice_start_step = int(check_choice_delay(choice_delay) * self.discretise_step)
-        self._choice_logits = {
-            id(gate.logits) for _, gate in named_gates(module)
-            if isinstance(gate, ChoiceGate) and gate.logits is not None
-        }  # fmt: skip
+        self._choice_logits = {id(gate.logits) for gate in learned_choice_gates(module).values()}
         self.structure: Structure | None = None
 
     @property

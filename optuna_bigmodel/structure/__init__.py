@@ -33,6 +33,7 @@ from optuna_bigmodel.structure._collapse import CollapseEvent
 from optuna_bigmodel.structure._collapse import CollapseGuard
 from optuna_bigmodel.structure._discretise import discretise
 from optuna_bigmodel.structure._discretise import named_learned_choices
+from optuna_bigmodel.structure._params import learned_choice_gates
 from optuna_bigmodel.structure._discretise import Structure
 from optuna_bigmodel.structure._export import export_model
 from optuna_bigmodel.structure._export import sliced_linear
@@ -74,6 +75,7 @@ __all__ = [
     "count_weights",
     "discretise",
     "named_learned_choices",
+    "learned_choice_gates",
     "expected_fraction",
     "expected_param_count",
     "export_model",

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from optuna_bigmodel.structure._choice import ChoiceGate
-from optuna_bigmodel.structure._params import named_gates
+from optuna_bigmodel.structure._params import learned_choice_gates
 
 
 # A logit at which every relaxation's weight underflows to exactly 0 (as a pruned unit's).
@@ -54,11 +54,7 @@ def pick_choices_by_loss(module: nn.Module, loss: Callable[[], float]) -> dict[s
 
 
 def _learned_choices(module: nn.Module) -> list[tuple[str, ChoiceGate, nn.Parameter]]:
-    return [
-        (name, gate, gate.logits)
-        for name, gate in named_gates(module)
-        if isinstance(gate, ChoiceGate) and gate.logits is not None
-    ]
+    return [(name, gate, gate.logits) for name, gate in learned_choice_gates(module).items()]
 
 
 def _best_candidate(

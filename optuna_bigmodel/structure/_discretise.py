@@ -16,6 +16,7 @@ from optuna_bigmodel.structure._choice import ChoiceGate
 from optuna_bigmodel.structure._gate import check_number
 from optuna_bigmodel.structure._gate import Gate
 from optuna_bigmodel.structure._params import count_weights
+from optuna_bigmodel.structure._params import learned_choice_gates
 from optuna_bigmodel.structure._params import named_gates
 from optuna_bigmodel.structure._size import expected_param_count
 from optuna_bigmodel.structure._unit_gate import KEEP_THRESHOLD
@@ -116,10 +117,7 @@ def named_learned_choices(
         BadInputError: A path is not a learned choice of ``module``, or a candidate not one of
             its gate's; the message starts with ``owner`` (e.g. ``"discretise choices"``).
     """
-    learned = {
-        name: gate for name, gate in named_gates(module)
-        if isinstance(gate, ChoiceGate) and gate.logits is not None
-    }  # fmt: skip
+    learned = learned_choice_gates(module)
     for name, candidate in choices.items():
         if name not in learned:
             raise BadInputError(f"{owner}: {unknown('learned choice', name, learned)}")

@@ -22,6 +22,12 @@ def named_gates(module: nn.Module) -> Iterator[tuple[str, Gate]]:
             yield name, child
 
 
+def learned_choice_gates(module: nn.Module) -> dict[str, ChoiceGate]:
+    """The choice gates inside ``module`` that are in learn mode, by path."""
+    return {name: gate for name, gate in named_gates(module)
+            if isinstance(gate, ChoiceGate) and gate.logits is not None}  # fmt: skip
+
+
 def structure_parameters(module: nn.Module) -> Iterator[nn.Parameter]:
     """The logits of the gates in learn mode: what the gate optimiser steps, on search batches.
 
