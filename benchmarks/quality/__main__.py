@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> list[MethodRun]:
         earlier = [MethodRun.from_dict(r) for r in json.loads(Path(args.reuse).read_text())]
         runs = [r for r in earlier if r.method not in methods] + runs
     (out / "results.json").write_text(json.dumps([r.to_dict() for r in runs], indent=1))
+    missing = _missing_methods(runs)
+    if missing:  # e.g. --only ours without --reuse: the curves and tables compare all four
+        print(f"results.json written; no tables or figures: {missing} missing (use --reuse)")
+        return runs
     page = write_figures(runs, out)
     rows = seed_rows(runs)
     print(markdown(rows, verdicts(rows)))
@@ -58,6 +62,13 @@ def main(argv: list[str] | None = None) -> list[MethodRun]:
     print(f"\n{mode} mode, {seeds} seeds, {len(units)} task-seeds, {args.jobs} jobs: "
           f"{wall / 60:.1f} min wall; figures: {page}")  # fmt: skip
     return runs
+
+
+def _missing_methods(runs: list[MethodRun]) -> list[str]:
+    """``task/seed/method`` for each method a run task-seed lacks."""
+    have = {(r.task, r.seed, r.method) for r in runs}
+    return [f"{task}/{seed}/{method}" for task, seed in sorted({(r.task, r.seed) for r in runs})
+            for method in METHODS if (task, seed, method) not in have]  # fmt: skip
 
 
 def _run_all(units: list[tuple], jobs: int) -> list[MethodRun]:

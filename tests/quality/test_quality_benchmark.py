@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.quality.__main__ import _missing_methods
 from benchmarks.quality.__main__ import main
 from benchmarks.quality._run import MethodRun
 from benchmarks.quality._run import TrialRecord
@@ -53,6 +54,16 @@ def _within_budget(task: str) -> int:
         size = discretise(module)
         count += size.params_after <= setup.budget * size.params_before
     return count
+
+
+def test_a_run_without_every_method_is_named_before_any_table_is_drawn() -> None:
+    # --only ours without --reuse used to crash in the summary, after the studies had run.
+    runs = [MethodRun("markov_gpt", m, 0, None, 0.0, [])
+            for m in ("grid", "random", "tpe_hyperband", "ours")]  # fmt: skip
+    assert _missing_methods(runs) == []
+    assert _missing_methods(runs[3:]) == [
+        "markov_gpt/0/grid", "markov_gpt/0/random", "markov_gpt/0/tpe_hyperband"
+    ]
 
 
 def test_quick_mode_runs_every_method_and_counts_compute_honestly(tmp_path: Path) -> None:
